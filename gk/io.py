@@ -1,0 +1,284 @@
+"""Trajectory files: the schema every model writes, a streaming netCDF writer, and readers.
+
+A run writes ``NAME.partial`` while it goes and renames it to ``NAME`` when it ends, so a
+file without the suffix is always a finished run. The writer appends along an unlimited
+``step`` dimension with netCDF4 (xarray cannot append to an existing dimension) and calls
+``sync()`` at least every ``sync_seconds``, so a killed run leaves a valid file holding every
+synced step; its ``last_synced_step`` attribute says which.
+
+Layout of a network run (RFM runs use ``iteration`` in place of ``step``)::
+
+    dims       model, step (unlimited), snapshot (unlimited), pair, and each array's own
+    scalars    train_loss, test_loss, train_acc, test_acc, ...       (step, model)
+    snapshots  W1 (snapshot, model, neuron, input), W2 (snapshot, model, output, neuron)
+    split      is_train (model, pair), with coordinates a, b, c of each pair
+    attrs      gk_version, backend, device, dtype, op, p, config (JSON), seeds (JSON),
+               created, command_line, status, last_synced_step
+
+A file that is still being written can be read by another process: gk sets
+``HDF5_USE_FILE_LOCKING=FALSE`` (unless the environment says otherwise) before netCDF4 loads
+HDF5, and :func:`open_run` reads everything up to the last sync.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
+
+import netCDF4  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from gk import __version__, backend  # noqa: E402
+
+PARTIAL_SUFFIX = ".partial"
+
+LONG_NAMES: dict[str, str] = {
+    "step": "optimizer steps taken",
+    "snapshot": "optimizer steps taken at the snapshot",
+    "model": "index of the model in the batch",
+    "seed": "random seed of the model (initialisation, split, minibatches)",
+    "train_fraction": "fraction of the pairs used for training, alpha",
+    "lr": "learning rate",
+    "weight_decay": "weight decay",
+    "a": "first operand",
+    "b": "second operand",
+    "c": "answer op(a, b) mod p",
+    "is_train": "1 if the pair is in the model's training set, 0 if in its test set",
+    "train_loss": "mean loss on the training pairs",
+    "test_loss": "mean loss on the test pairs",
+    "train_acc": "accuracy on the training pairs",
+    "test_acc": "accuracy on the test pairs",
+    "w1_norm": "Frobenius norm of W1",
+    "w2_norm": "Frobenius norm of W2",
+    "grad_norm": "Euclidean norm of the loss gradient over all parameters",
+    "ipr": "mean inverse participation ratio IPR_2 of W1 (seed 001, eq. 28)",
+    "diverged_step": "first logged step with a non-finite loss, -1 if none",
+    "W1": "first-layer weights",
+    "W2": "read-out weights",
+}
+"""``long_name`` of every variable gk writes; new measures add their names here."""
+
+UNITS = {"train_acc": "1", "test_acc": "1", "train_fraction": "1", "ipr": "1"}
+
+
+class OutputExistsError(FileExistsError, ValueError):
+    """``out`` names a file that exists and ``overwrite`` was not given."""
+
+
+def check_out(out: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Check a path a run will write, before any work starts.
+
+    Raises
+    ------
+    ValueError
+        If the folder does not exist.
+    OutputExistsError
+        If the file (or an unfinished ``.partial`` of it) exists and ``overwrite`` is False.
+    """
+    path = Path(out)
+    if not path.parent.is_dir():
+        raise ValueError(f"out={str(out)!r}: folder {str(path.parent)!r} does not exist")
+    for existing in (path, partial_path(path)):
+        if existing.exists() and not overwrite:
+            raise OutputExistsError(
+                f"out={str(out)!r}: {str(existing)!r} exists; pass overwrite=True "
+                "(--overwrite) to replace it")
+    return path
+
+
+def partial_path(path: str | os.PathLike) -> Path:
+    """Where a run writes ``path`` until it finishes."""
+    return Path(f"{path}{PARTIAL_SUFFIX}")
+
+
+def _attribute(value: Any) -> Any:
+    """netCDF attributes cannot be bool, None or containers: store those as JSON text."""
+    if isinstance(value, (str, int, float, np.integer, np.floating)) and not isinstance(
+        value, bool
+    ):
+        return value
+    return json.dumps(value)
+
+
+def run_attributes(op: str, p: int, dtype: Any, config: dict, seeds: Iterable[int]) -> dict:
+    """The attributes every trajectory file carries (DESIGN.md, Trajectories)."""
+    return {
+        "title": f"gk trajectory: {op} mod {p}",
+        "gk_version": __version__,
+        "backend": backend.backend_name(),
+        "device": backend.device_name(),
+        "dtype": np.dtype(dtype).name,
+        "op": op,
+        "p": int(p),
+        "config": json.dumps(config),
+        "seeds": json.dumps([int(s) for s in seeds]),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command_line": " ".join(sys.argv),
+    }
+
+
+class TrajectoryWriter:
+    """Stream a run into a netCDF file while it trains.
+
+    Parameters
+    ----------
+    path : path-like
+        The final name; the file is written as ``path.partial`` until :meth:`close`.
+    time_dim : str
+        ``"step"`` for networks, ``"iteration"`` for RFM.
+    models : dict of str to array
+        Per-model coordinates, e.g. ``{"seed": [0, 1], "lr": [0.1, 0.1]}``.
+    dims : dict of str to int
+        Sizes of the fixed dimensions the arrays use (``neuron``, ``input``, ``pair``, ...).
+    attrs : dict
+        Global attributes (:func:`run_attributes`).
+    sync_seconds : float
+        Longest time between two syncs to disk.
+    """
+
+    def __init__(self, path: str | os.PathLike, time_dim: str, models: dict[str, Any],
+                 dims: dict[str, int], attrs: dict, overwrite: bool = False,
+                 sync_seconds: float = 1.0):
+        self.path = check_out(path, overwrite)
+        self.time_dim = time_dim
+        self.sync_seconds = sync_seconds
+        self._rows = {time_dim: 0, "snapshot": 0}
+        self._last_sync = time.monotonic()
+        self._last_time = -1
+        partial = partial_path(self.path)
+        self.path.unlink(missing_ok=True)
+        self.nc = netCDF4.Dataset(partial, "w", format="NETCDF4", clobber=True)
+        self.n_models = len(next(iter(models.values())))
+        self.nc.createDimension("model", self.n_models)
+        self.nc.createDimension(time_dim, None)
+        self.nc.createDimension("snapshot", None)
+        for name, size in dims.items():
+            self.nc.createDimension(name, size)
+        self.write_static("model", np.arange(self.n_models), ("model",))
+        for name, values in models.items():
+            self.write_static(name, np.asarray(values), ("model",))
+        self._create(time_dim, np.int64, (time_dim,), chunks=(1024,))
+        self._create("snapshot", np.int64, ("snapshot",), chunks=(64,))
+        self.nc.setncatts({key: _attribute(value) for key, value in attrs.items()})
+        self.nc.setncatts({"status": "running", "last_synced_step": -1})
+        self.nc.sync()
+
+    def _create(self, name: str, dtype: Any, dims: tuple[str, ...], chunks=None,
+                compress: bool = False, fill: Any = None) -> Any:
+        variable = self.nc.createVariable(name, dtype, dims, chunksizes=chunks,
+                                          zlib=compress, complevel=4, fill_value=fill)
+        variable.long_name = LONG_NAMES.get(name, name)
+        if name in UNITS:
+            variable.units = UNITS[name]
+        return variable
+
+    def write_static(self, name: str, values: Any, dims: tuple[str, ...]) -> None:
+        """Write an array that does not change during the run (a split, a coordinate)."""
+        values = np.asarray(values)
+        dtype = np.int8 if values.dtype == bool else values.dtype
+        variable = self._create(name, dtype, dims)
+        variable[...] = values.astype(dtype)
+
+    def append(self, time: int, scalars: dict[str, Any]) -> None:
+        """Append one logged step: ``scalars`` maps names to (M,) arrays."""
+        row = self._rows[self.time_dim]
+        if row == 0:
+            for name in scalars:
+                self._create(name, np.float64, (self.time_dim, "model"),
+                             chunks=(256, self.n_models), fill=np.nan)
+        self.nc[self.time_dim][row] = time
+        for name, values in scalars.items():
+            self.nc[name][row, :] = backend.to_numpy(values)
+        self._rows[self.time_dim] += 1
+        self._last_time = time
+        if time_elapsed(self._last_sync) >= self.sync_seconds:
+            self.sync()
+
+    def append_snapshot(self, time: int, arrays: dict[str, tuple[Any, tuple[str, ...]]]) -> None:
+        """Append a snapshot: ``arrays`` maps names to ((M, ...) array, its dims after model)."""
+        row = self._rows["snapshot"]
+        for name, (values, dims) in arrays.items():
+            if row == 0:
+                shape = tuple(self.nc.dimensions[d].size for d in dims)
+                self._create(name, np.dtype(values.dtype), ("snapshot", "model", *dims),
+                             chunks=(1, 1, *shape), compress=True)
+            self.nc[name][row] = backend.to_numpy(values)
+        self.nc["snapshot"][row] = time
+        self._rows["snapshot"] += 1
+        self.sync()
+
+    def sync(self) -> None:
+        """Flush everything written so far to disk and record the last complete step."""
+        self.nc.setncattr("last_synced_step", self._last_time)
+        self.nc.sync()
+        self._last_sync = time.monotonic()
+
+    def close(self, status: str = "complete") -> Path:
+        """Mark the run's ``status``, close the file and give it its final name.
+
+        A run that ended (``complete`` or ``diverged``) loses the ``.partial`` suffix; an
+        ``interrupted`` one keeps it, so that its name says it is unfinished.
+        """
+        self.nc.setncattr("status", status)
+        self.sync()
+        self.nc.close()
+        partial = partial_path(self.path)
+        if status != "interrupted":
+            os.replace(partial, self.path)
+            return self.path
+        return partial
+
+
+def time_elapsed(since: float) -> float:
+    """Seconds on the monotonic clock since ``since``."""
+    return time.monotonic() - since
+
+
+def open_run(path: str | os.PathLike) -> xr.Dataset:
+    """Read a trajectory into memory (the file is closed again at once).
+
+    ``path`` may name a finished run or, if only ``path.partial`` exists, a run that is still
+    going or was killed: then the dataset holds every step up to the last sync.
+    ``is_train`` comes back as bool.
+    """
+    path = Path(path)
+    if not path.exists() and partial_path(path).exists():
+        path = partial_path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"path={str(path)!r} does not exist")
+    with xr.open_dataset(path, engine="netcdf4") as ds:
+        ds = ds.load()
+    if "is_train" in ds:
+        ds["is_train"] = ds["is_train"].astype(bool)
+    return ds
+
+
+def open_runs(paths: Iterable[str | os.PathLike]) -> xr.Dataset:
+    """Open several trajectories and concatenate them along ``model``.
+
+    Steps are aligned by value (an outer join: NaN where a run did not log a step); the
+    ``model`` index is renumbered 0..M−1, and each model's file is kept in ``source``.
+    """
+    datasets = []
+    for path in paths:
+        ds = open_run(path)
+        datasets.append(ds.assign_coords(source=("model", [str(path)] * ds.sizes["model"])))
+    if not datasets:
+        raise ValueError("paths is empty; give at least one trajectory file")
+    combined = xr.concat(datasets, dim="model", data_vars="minimal", coords="minimal",
+                         compat="override", join="outer", combine_attrs="drop_conflicts")
+    return combined.assign_coords(model=np.arange(combined.sizes["model"]))
+
+
+def config(ds: xr.Dataset) -> dict:
+    """The configuration a trajectory was made with, as a dict."""
+    return json.loads(ds.attrs["config"])

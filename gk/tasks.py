@@ -1,0 +1,273 @@
+"""Binary operations over Z_p as learning tasks: tables, one-hot encodings, splits.
+
+A task is the full p×p table of ``c = op(a, b) mod p``. Pairs outside the operation's
+domain (division by 0) are marked ``-1`` in the table and never enter a split. The inputs
+of the networks are one-hot pairs ``x = e_a ⊕ e_b`` in R^{2p} (seed 001, Sec. 2), the targets
+one-hot ``e_c`` in R^p; models index with ``a`` and ``p + b`` instead of multiplying by ``x``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from gk import backend
+
+OUTSIDE_DOMAIN = -1
+
+
+def _division_table(p: int) -> np.ndarray:
+    inverse = np.array([0] + [pow(b, -1, p) for b in range(1, p)], dtype=np.int64)
+    a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    table = (a * inverse[b]) % p
+    table[:, 0] = OUTSIDE_DOMAIN
+    return table
+
+
+def _polynomial(p: int, poly: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    # The largest value, x³ + xy² + y < 2p³, fits in int64 for every p whose p×p table fits
+    # in memory (p < 10⁶), so int64 arithmetic is exact here.
+    a, b = np.meshgrid(np.arange(p, dtype=np.int64), np.arange(p, dtype=np.int64), indexing="ij")
+    return poly(a, b) % p
+
+
+OPERATIONS: dict[str, Callable[[int], np.ndarray]] = {
+    "add": lambda p: _polynomial(p, lambda a, b: a + b),
+    "sub": lambda p: _polynomial(p, lambda a, b: a - b),
+    "mul": lambda p: _polynomial(p, lambda a, b: a * b),
+    "div": _division_table,
+    "x2+y2": lambda p: _polynomial(p, lambda a, b: a * a + b * b),
+    "(x+y)2": lambda p: _polynomial(p, lambda a, b: (a + b) * (a + b)),
+    "x2+xy+y2": lambda p: _polynomial(p, lambda a, b: a * a + a * b + b * b),
+    "x3+xy2+y": lambda p: _polynomial(p, lambda a, b: a * a * a + a * b * b + b),
+}
+"""The named operations; each maps p to its p×p table (``-1`` outside the domain)."""
+
+NEEDS_PRIME = ("div",)
+
+
+def is_prime(n: int) -> bool:
+    """Return True if ``n`` is a prime number (trial division; p here is small)."""
+    if n < 2:
+        return False
+    return all(n % d for d in range(2, int(n**0.5) + 1))
+
+
+@dataclass(frozen=True)
+class Split:
+    """A train/test split of a task's pairs.
+
+    Attributes
+    ----------
+    task : Task
+        The task that was split.
+    train_fraction : float
+        α = |D_train| / |D| (seed 001, eq. 3).
+    seed : int
+        The seed the split was drawn with.
+    train, test : numpy.ndarray
+        Indices into ``task.pairs`` (host arrays), disjoint, together all pairs.
+    """
+
+    task: Task
+    train_fraction: float
+    seed: int
+    train: np.ndarray
+    test: np.ndarray
+
+    def inputs(self, part: str = "train"):
+        """One-hot inputs ``e_a ⊕ e_b`` of ``part`` ("train" or "test"), shape (n, 2p)."""
+        return self.task.one_hot_inputs(self._indices(part))
+
+    def targets(self, part: str = "train"):
+        """One-hot targets ``e_c`` of ``part``, shape (n, p)."""
+        return self.task.one_hot_targets(self._indices(part))
+
+    def _indices(self, part: str) -> np.ndarray:
+        if part not in ("train", "test"):
+            raise ValueError(f"part={part!r} is not a part of a split; allowed: 'train', 'test'")
+        return self.train if part == "train" else self.test
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """The full table of a binary operation over Z_p.
+
+    Attributes
+    ----------
+    op : str
+        The operation's name (``"custom"`` for a callable without a name).
+    p : int
+        The modulus.
+    table : numpy.ndarray
+        ``table[a, b] = op(a, b) mod p`` as int64, ``-1`` where (a, b) is outside the domain.
+    """
+
+    op: str
+    p: int
+    table: np.ndarray = field(repr=False)
+
+    @cached_property
+    def pairs(self) -> np.ndarray:
+        """The (a, b) pairs in the domain, shape (P, 2), in row-major order of the table."""
+        return np.argwhere(self.table != OUTSIDE_DOMAIN)
+
+    @property
+    def a(self) -> np.ndarray:
+        """First operand of every pair in the domain."""
+        return self.pairs[:, 0]
+
+    @property
+    def b(self) -> np.ndarray:
+        """Second operand of every pair in the domain."""
+        return self.pairs[:, 1]
+
+    @property
+    def c(self) -> np.ndarray:
+        """The answer ``op(a, b) mod p`` of every pair in the domain."""
+        return self.table[self.a, self.b]
+
+    @property
+    def size(self) -> int:
+        """Number of pairs in the domain (p² for most ops, p(p−1) for div)."""
+        return len(self.pairs)
+
+    def split(self, train_fraction: float, seed: int = 0) -> Split:
+        """Draw a random train/test split of the pairs.
+
+        Parameters
+        ----------
+        train_fraction : float
+            α in (0, 1]; the train set has ``round(α·P)`` pairs (at least one).
+        seed : int
+            The same seed gives the same split on every backend.
+        """
+        check_train_fraction(train_fraction)
+        n_train = max(1, int(round(train_fraction * self.size)))
+        order = backend.rng((int(seed), 1)).permutation(self.size)
+        return Split(self, float(train_fraction), int(seed),
+                     np.sort(order[:n_train]), np.sort(order[n_train:]))
+
+    def one_hot_inputs(self, indices: np.ndarray | None = None):
+        """One-hot inputs ``e_a ⊕ e_b`` (shape (n, 2p)) on the backend, for the given pairs."""
+        indices = np.arange(self.size) if indices is None else np.asarray(indices)
+        x = np.zeros((len(indices), 2 * self.p))
+        x[np.arange(len(indices)), self.a[indices]] = 1
+        x[np.arange(len(indices)), self.p + self.b[indices]] = 1
+        return backend.asarray(x)
+
+    def one_hot_targets(self, indices: np.ndarray | None = None):
+        """One-hot targets ``e_c`` (shape (n, p)) on the backend, for the given pairs."""
+        indices = np.arange(self.size) if indices is None else np.asarray(indices)
+        y = np.zeros((len(indices), self.p))
+        y[np.arange(len(indices)), self.c[indices]] = 1
+        return backend.asarray(y)
+
+
+def check_train_fraction(train_fraction: float) -> None:
+    """Raise ValueError unless 0 < train_fraction ≤ 1."""
+    if isinstance(train_fraction, bool) or not isinstance(train_fraction, (int, float)):
+        raise TypeError(f"train_fraction must be a number, got {train_fraction!r}")
+    if not 0 < train_fraction <= 1:
+        raise ValueError(f"train_fraction={train_fraction!r} is outside (0, 1]")
+
+
+def check_p(p: int) -> None:
+    """Raise unless p is an integer ≥ 2."""
+    if isinstance(p, bool) or not isinstance(p, (int, np.integer)):
+        raise TypeError(f"p must be an integer, got {p!r}")
+    if p < 2:
+        raise ValueError(f"p={p} is too small; p must be ≥ 2")
+
+
+def check_op(op: str | Callable, p: int) -> None:
+    """Raise unless ``op`` is a known name (or a callable) usable with modulus ``p``."""
+    check_p(p)
+    if callable(op):
+        return
+    if op not in OPERATIONS:
+        raise ValueError(f"op={op!r} is not an operation; allowed: {', '.join(OPERATIONS)}, "
+                         "or a callable f(a, b)")
+    if op in NEEDS_PRIME and not is_prime(p):
+        raise ValueError(f"op={op!r} needs a prime p (every nonzero divisor a unit), got p={p}")
+
+
+def modular(op: str | Callable[[np.ndarray, np.ndarray], np.ndarray], p: int) -> Task:
+    """The task ``c = op(a, b) mod p`` over all pairs in Z_p × Z_p.
+
+    Parameters
+    ----------
+    op : str or callable
+        One of ``"add" "sub" "mul" "div" "x2+y2" "(x+y)2" "x2+xy+y2" "x3+xy2+y"``, or a
+        vectorised ``f(a, b)`` that maps two (p, p) integer grids to integers in [0, p).
+        ``div`` is ``a · b⁻¹`` and excludes ``b = 0`` (p(p−1) pairs); it needs a prime p.
+    p : int
+        The modulus, ≥ 2 (prime only for ``div``: the papers note p need not be prime).
+
+    Returns
+    -------
+    Task
+
+    Examples
+    --------
+    >>> task = modular("add", 5)
+    >>> int(task.table[3, 4])
+    2
+    """
+    check_op(op, p)
+    if not callable(op):
+        return Task(op, int(p), OPERATIONS[op](int(p)))
+    a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    table = np.asarray(op(a, b))
+    name = getattr(op, "__name__", "custom")
+    if table.shape != (p, p):
+        raise ValueError(f"op={name!r} returned shape {table.shape}; expected ({p}, {p})")
+    if not np.issubdtype(table.dtype, np.integer):
+        raise ValueError(f"op={name!r} returned {table.dtype} values; expected integers")
+    if table.min() < 0 or table.max() >= p:
+        raise ValueError(f"op={name!r} returned values in [{table.min()}, {table.max()}]; "
+                         f"expected values in [0, {p})")
+    return Task("custom" if name == "<lambda>" else name, int(p), table.astype(np.int64))
+
+
+def primitive_root(p: int) -> int:
+    """The smallest generator g of the multiplicative group Z_p^× (p prime)."""
+    if not is_prime(p):
+        raise ValueError(f"p={p} is not prime; a discrete logarithm needs a prime p")
+    order = p - 1
+    factors = {d for d in range(2, order + 1) if order % d == 0 and is_prime(d)}
+    for g in range(1, p):
+        if all(pow(g, order // q, p) != 1 for q in factors):
+            return g
+    raise AssertionError("every prime has a primitive root")
+
+
+def discrete_log(p: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """Discrete logarithm tables of Z_p^× (p prime).
+
+    Returns
+    -------
+    g : int
+        The generator (:func:`primitive_root`).
+    log : numpy.ndarray
+        ``log[x] = k`` with ``g**k ≡ x (mod p)`` for x = 1..p−1; ``log[0] = -1`` (undefined).
+    antilog : numpy.ndarray
+        ``antilog[k] = g**k mod p`` for k = 0..p−2.
+
+    Notes
+    -----
+    Powers are built by repeated multiplication mod p, so nothing overflows (seed 000's
+    public code overflows int64 from p = 97 on).
+    """
+    g = primitive_root(p)
+    antilog = np.empty(p - 1, dtype=np.int64)
+    value = 1
+    for k in range(p - 1):
+        antilog[k] = value
+        value = value * g % p
+    log = np.full(p, -1, dtype=np.int64)
+    log[antilog] = np.arange(p - 1)
+    return g, log, antilog

@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+
+from gk import mlp, tasks
+from gk.mlp import model
+
+
+def _finite_difference(params, a, b, c, weights, loss, eps=1e-6):
+    """Central differences of the summed per-model losses with respect to every weight."""
+    numeric = {}
+    for key in ("W1", "W2"):
+        array = getattr(params, key)
+        grad = np.zeros_like(array)
+        for index in np.ndindex(array.shape):
+            old = array[index]
+            array[index] = old + eps
+            up = model.loss_and_grads(params, a, b, c, weights, loss)[0].sum()
+            array[index] = old - eps
+            down = model.loss_and_grads(params, a, b, c, weights, loss)[0].sum()
+            array[index] = old
+            grad[index] = (up - down) / (2 * eps)
+        numeric[key] = grad
+    return numeric
+
+
+@pytest.mark.parametrize("loss", model.LOSSES)
+@pytest.mark.parametrize("activation", sorted(model.ACTIVATIONS))
+def test_gradients_match_finite_differences(activation, loss):
+    p, width, n = 5, 4, 7
+    params = mlp.init(p, width, seed=[0, 1], activation=activation, init_scale=0.7)
+    generator = np.random.default_rng(3)
+    a, b, c = (generator.integers(0, p, (2, n)) for _ in range(3))
+    a[0, :3] = 2  # repeated operands: the scatter-add must accumulate
+    weights = np.full((2, n), 1 / n)
+    weights[1, -2:] = 0  # padding entries contribute nothing
+    _, grads = model.loss_and_grads(params, a, b, c, weights, loss)
+    numeric = _finite_difference(params, a, b, c, weights, loss)
+    for key in ("W1", "W2"):
+        error = np.abs(grads[key] - numeric[key]).max() / np.abs(numeric[key]).max()
+        assert error <= 1e-6, (key, error)
+
+
+def test_forward_matches_dense_one_hot_product():
+    p, width = 7, 6
+    params = mlp.init(p, width, seed=[2], activation="tanh")
+    task = tasks.modular("add", p)
+    x = task.one_hot_inputs()
+    f, _ = model.forward(params, task.a[None], task.b[None])
+    dense = (2 / width) * np.tanh(x @ params.W1[0].T) @ params.W2[0].T  # seed 001, eqs. 1–2
+    np.testing.assert_allclose(f[0], dense, rtol=1e-12)
+
+
+def test_cross_entropy_is_stable_for_large_logits():
+    f = np.array([[[1000.0, 0.0, -1000.0]]])
+    ell, grad = model.per_sample_loss(f, np.array([[1]]), "cross_entropy")
+    assert np.isfinite(ell).all() and np.isclose(ell[0, 0], 1000.0)
+    np.testing.assert_allclose(grad[0, 0], [1.0, -1.0, 0.0], atol=1e-12)
+
+
+def test_init_is_reproducible_and_batches_agree_with_single_models():
+    batch = mlp.init(11, 8, seed=[4, 5])
+    single = mlp.init(11, 8, seed=5)
+    assert single.W1.shape == (8, 22) and single.W2.shape == (11, 8)
+    np.testing.assert_array_equal(batch.W1[1], single.W1)
+    np.testing.assert_array_equal(batch.W2[1], single.W2)
+    assert not np.allclose(batch.W1[0], batch.W1[1])
+
+
+def test_init_float32_and_scale():
+    params = mlp.init(11, 300, seed=0, init_scale=0.1, dtype="float32")
+    assert params.W1.dtype == np.float32
+    assert 0.09 < params.W1.std() < 0.11
+
+
+def test_evaluate_single_and_batched():
+    task = tasks.modular("add", 7)
+    params = mlp.init(7, 16, seed=[0, 1])
+    batched = mlp.evaluate(params, task)
+    single = mlp.evaluate(params.model(1), task)
+    assert batched["accuracy"].shape == (2,)
+    assert single["accuracy"] == pytest.approx(batched["accuracy"][1])
+    assert single["loss"] == pytest.approx(batched["loss"][1])
+
+
+def test_unknown_activation_refused():
+    with pytest.raises(ValueError, match="activation='swish'"):
+        mlp.init(7, 4, activation="swish")
