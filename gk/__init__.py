@@ -6,7 +6,6 @@ Submodules: :mod:`gk.backend`, :mod:`gk.tasks`, :mod:`gk.fourier`, :mod:`gk.opti
 
 __version__ = "0.1.0"
 
-from gk import backend, fourier, optim, tasks  # noqa: E402
-from gk import io, mlp  # noqa: E402
+from gk import backend, fourier, io, mlp, optim, tasks  # noqa: E402
 
 __all__ = ["__version__", "backend", "fourier", "io", "mlp", "optim", "tasks"]

@@ -165,7 +165,7 @@ class TrajectoryWriter:
             self.nc.createDimension(name, size)
         self.write_static("model", np.arange(self.n_models), ("model",))
         for name, values in models.items():
-            self.write_static(name, np.asarray(values), ("model",))
+            self.write_static(name, np.asarray(values), ("model",), coordinate=True)
         self._create(time_dim, np.int64, (time_dim,), chunks=(1024,))
         self._create("snapshot", np.int64, ("snapshot",), chunks=(64,))
         self.nc.setncatts({key: _attribute(value) for key, value in attrs.items()})
@@ -181,12 +181,20 @@ class TrajectoryWriter:
             variable.units = UNITS[name]
         return variable
 
-    def write_static(self, name: str, values: Any, dims: tuple[str, ...]) -> None:
-        """Write an array that does not change during the run (a split, a coordinate)."""
+    def write_static(self, name: str, values: Any, dims: tuple[str, ...],
+                     coordinate: bool = False) -> None:
+        """Write an array that does not change during the run (a split, a coordinate).
+
+        With ``coordinate=True`` the variable is listed in the global ``coordinates``
+        attribute, so xarray opens it as a coordinate (``seed``, ``a``, ...).
+        """
         values = np.asarray(values)
         dtype = np.int8 if values.dtype == bool else values.dtype
         variable = self._create(name, dtype, dims)
         variable[...] = values.astype(dtype)
+        if coordinate:
+            names = getattr(self.nc, "coordinates", "").split()
+            self.nc.setncattr("coordinates", " ".join([*names, name]))
 
     def append(self, time: int, scalars: dict[str, Any]) -> None:
         """Append one logged step: ``scalars`` maps names to (M,) arrays."""

@@ -65,7 +65,7 @@ class Split:
     task : Task
         The task that was split.
     train_fraction : float
-        α = |D_train| / |D| (seed 001, eq. 3).
+        α = ``|D_train| / |D|`` (seed 001, eq. 3).
     seed : int
         The seed the split was drawn with.
     train, test : numpy.ndarray

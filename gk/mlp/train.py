@@ -302,7 +302,7 @@ def _open_writer(out: Any, config: TrainConfig, task: Task, evaluator: Evaluator
                               config.per_model("seed"))
     writer = io.TrajectoryWriter(out, "step", models, dims, attrs, overwrite=overwrite)
     for name, values in (("a", task.a), ("b", task.b), ("c", task.c)):
-        writer.write_static(name, values, ("pair",))
+        writer.write_static(name, values, ("pair",), coordinate=True)
     writer.write_static("is_train", evaluator.is_train, ("model", "pair"))
     return writer
 
@@ -351,11 +351,9 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
         with np.errstate(over="ignore", invalid="ignore"):
             status = _run(config, task, splits, params, evaluator, recorder, progress)
     except BaseException:
-        if writer is not None:
-            writer.close("interrupted")
+        recorder.close("interrupted")
         raise
-    if writer is not None:
-        writer.close(status)
+    recorder.close(status)
     return recorder.dataset(config, task, evaluator, status)
 
 
@@ -419,12 +417,19 @@ class _Recorder:
             self.writer.append(step, row)
         if params is None:
             return
-        W1, W2 = backend.to_numpy(params.W1), backend.to_numpy(params.W2)
+        # copies: on NumPy to_numpy returns the live arrays, which the optimizer updates
+        W1, W2 = backend.to_numpy(params.W1).copy(), backend.to_numpy(params.W2).copy()
         self.snapshot_steps.append(step)
         self.snapshots.append((W1, W2))
         if self.writer is not None:
             self.writer.append_snapshot(step, {"W1": (W1, ("neuron", "input")),
                                                "W2": (W2, ("output", "neuron"))})
+
+    def close(self, status: str) -> None:
+        """Finish the file, if there is one: per-model divergence, status, final name."""
+        if self.writer is not None:
+            self.writer.write_static("diverged_step", self.diverged_step, ("model",))
+            self.writer.close(status)
 
     def all_diverged(self) -> bool:
         return bool((self.diverged_step >= 0).all())
@@ -437,8 +442,8 @@ class _Recorder:
         W2 = np.stack([s[1] for s in self.snapshots])
         data_vars = {
             **scalars,
-            "W1": (("snapshot", "model", "neuron", "input"), W1, {"long_name": "first-layer weights"}),
-            "W2": (("snapshot", "model", "output", "neuron"), W2, {"long_name": "read-out weights"}),
+            "W1": (("snapshot", "model", "neuron", "input"), W1),
+            "W2": (("snapshot", "model", "output", "neuron"), W2),
             "is_train": (("model", "pair"), evaluator.is_train,
                          {"long_name": io.LONG_NAMES["is_train"]}),
             "diverged_step": ("model", self.diverged_step,

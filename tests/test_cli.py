@@ -1,0 +1,76 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gk import io
+from gk.cli import main
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_info_prints_version_backend_device_dtype(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    for word in ("gk ", "backend numpy", "device  cpu", "float64"):
+        assert word in out
+
+
+def test_train_writes_file_and_figure_then_plot_reads_it(tmp_path, capsys):
+    out, png = tmp_path / "run.nc", tmp_path / "run.png"
+    status = main(["train", "--p", "11", "--width", "16", "--steps", "20", "--lr", "1",
+                   "--seed", "0", "1", "--log-every", "5", "--out", str(out), "--plot",
+                   str(png), "--no-progress"])
+    assert status == 0 and out.exists() and png.stat().st_size > 0
+    ds = io.open_run(out)
+    assert ds.sizes["model"] == 2 and int(ds.step[-1]) == 20
+    assert "model 1 (seed 1)" in capsys.readouterr().out
+    assert main(["plot", str(out), "--panels", "loss", "norms"]) == 0
+    assert (tmp_path / "run.png").exists()
+
+
+def test_train_flags_cover_every_config_field():
+    from dataclasses import fields
+
+    from gk.cli import parser
+    from gk.mlp.train import TrainConfig
+
+    help_text = parser()._subparsers._group_actions[0].choices["train"].format_help()
+    for field in fields(TrainConfig):
+        if field.init:
+            assert f"--{field.name.replace('_', '-')}" in help_text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--op", "pow"], "op='pow' is not an operation"),
+    (["train", "--p", "12", "--op", "div"], "needs a prime p"),
+    (["train", "--lr", "-1"], "lr=-1.0"),
+    (["train", "--out", "/no/such/folder/run.nc"], "does not exist"),
+])
+def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_existing_output_is_refused_by_the_command(tmp_path, capsys):
+    out = tmp_path / "run.nc"
+    out.write_text("keep")
+    assert main(["train", "--steps", "1", "--out", str(out)]) == 2
+    assert "overwrite" in capsys.readouterr().err and out.read_text() == "keep"
+
+
+def test_python_dash_m_gk_runs():
+    result = subprocess.run([sys.executable, "-m", "gk", "--help"], capture_output=True,
+                            text=True)
+    assert result.returncode == 0 and "train" in result.stdout
+
+
+def test_example_grokking_gd_quick_groks(tmp_path):
+    result = subprocess.run([sys.executable, str(EXAMPLES / "grokking_gd.py"), "--quick",
+                             "--out-dir", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "grokking_gd_quick.png").stat().st_size > 0
+    ds = io.open_run(tmp_path / "grokking_gd_quick.nc")
+    assert float(ds.test_acc[-1, 0]) >= 0.95
+    assert "test accuracy ≥ 99% at step" in result.stdout

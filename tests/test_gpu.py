@@ -1,0 +1,75 @@
+"""CuPy path: the same numbers as NumPy to a stated tolerance (run where a GPU exists)."""
+
+import numpy as np
+import pytest
+
+from gk import backend, mlp, tasks
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture
+def cupy_backend(monkeypatch):
+    monkeypatch.setenv("GK_BACKEND", "cupy")
+    import cupy
+
+    return cupy
+
+
+def test_new_arrays_live_on_the_gpu(cupy_backend):
+    assert backend.namespace() is cupy_backend
+    params = mlp.init(11, 8, seed=[0])
+    assert isinstance(params.W1, cupy_backend.ndarray)
+    assert backend.device_name().startswith("cuda:")
+
+
+def test_initialisation_is_identical_on_both_backends(cupy_backend, monkeypatch):
+    on_gpu = mlp.init(11, 8, seed=[0, 1])
+    monkeypatch.setenv("GK_BACKEND", "numpy")
+    on_cpu = mlp.init(11, 8, seed=[0, 1])
+    np.testing.assert_array_equal(backend.to_numpy(on_gpu.W1), on_cpu.W1)
+
+
+def test_gradients_agree_with_numpy(cupy_backend, monkeypatch):
+    params = mlp.init(13, 32, seed=[0, 1])
+    generator = np.random.default_rng(0)
+    a, b, c = (generator.integers(0, 13, (2, 40)) for _ in range(3))
+    weights = np.full((2, 40), 1 / 40)
+    xp = cupy_backend
+    _, on_gpu = mlp.loss_and_grads(params, *(xp.asarray(v) for v in (a, b, c, weights)))
+    cpu_params = mlp.Params(backend.to_numpy(params.W1), backend.to_numpy(params.W2))
+    _, on_cpu = mlp.loss_and_grads(cpu_params, a, b, c, weights)
+    for key in ("W1", "W2"):
+        np.testing.assert_allclose(backend.to_numpy(on_gpu[key]), on_cpu[key], rtol=1e-10,
+                                   atol=1e-12)
+
+
+def test_training_agrees_with_numpy(cupy_backend, monkeypatch):
+    options = dict(p=23, width=64, steps=200, log_every=50, seed=[0, 1], lr=5.0)
+    on_gpu = mlp.train(**options)
+    monkeypatch.setenv("GK_BACKEND", "numpy")
+    on_cpu = mlp.train(**options)
+    assert on_gpu.attrs["backend"] == "cupy"
+    np.testing.assert_allclose(on_gpu.train_loss, on_cpu.train_loss, rtol=1e-8)
+    np.testing.assert_allclose(on_gpu.W1, on_cpu.W1, rtol=1e-7, atol=1e-9)
+
+
+def test_cholesky_solve_and_psd_power_on_gpu(cupy_backend):
+    xp = cupy_backend
+    generator = np.random.default_rng(0)
+    X = generator.standard_normal((20, 20))
+    A = X @ X.T + 20 * np.eye(20)
+    B = generator.standard_normal((20, 3))
+    np.testing.assert_allclose(backend.to_numpy(backend.cholesky_solve(xp.asarray(A),
+                                                                       xp.asarray(B))),
+                               np.linalg.solve(A, B), rtol=1e-10)
+    root = backend.psd_power(xp.asarray(A), 0.5)
+    np.testing.assert_allclose(backend.to_numpy(root @ root), A, rtol=1e-10)
+    with pytest.raises(np.linalg.LinAlgError):
+        backend.cholesky_solve(xp.asarray(np.diag([1.0, -1.0])), xp.ones(2))
+
+
+def test_evaluate_on_gpu_task(cupy_backend):
+    task = tasks.modular("add", 11)
+    result = mlp.evaluate(mlp.init(11, 16, seed=0), task)
+    assert 0 <= result["accuracy"] <= 1
