@@ -18,7 +18,7 @@ import gk
 from gk.plot import trajectory
 
 PAPER = dict(op="add", p=97, width=512, train_fraction=0.49, optimizer="gd", steps=8000)
-QUICK = dict(op="add", p=31, width=128, train_fraction=0.6, optimizer="gd", steps=2500,
+QUICK = dict(op="add", p=31, width=128, train_fraction=0.6, optimizer="gd", steps=3500,
              log_every=25)
 
 

@@ -1,0 +1,68 @@
+"""Progress measures: plain arrays in, numbers out, for any model's feature matrices.
+
+Seed 000 (RFM) proposes two measures of hidden progress on a 2p×2p feature matrix M,
+whose blocks are ``M = [[A, Cᵀ], [C, A']]`` (C couples operand b to operand a):
+
+- the circulant deviation of C (:func:`circulant_deviation`, after a discrete-log
+  reordering for × and ÷: :func:`feature_block`), and
+- the AGOP alignment ρ(M_t, M*) with the final features (:func:`agop_alignment`).
+
+They apply equally to RFM's M, a network's W1ᵀW1 or its AGOP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gk.backend import array_namespace
+from gk.tasks import discrete_log
+
+MULTIPLICATIVE = ("mul", "div")
+
+
+def circulant_deviation(A: Any) -> Any:
+    """Distance of a square matrix from being circulant (seed 000).
+
+    ``D(A) = Σ_j Var(S(A)[j]) / ‖A‖²_F`` where ``S(A)[j] = (A[i, (i + j) mod k])_i`` is the
+    j-th shifted diagonal of the k×k matrix A and Var is the population variance over its k
+    entries. A circulant matrix (``A[i, l]`` a function of ``l − i mod k``) has D = 0.
+
+    Parameters
+    ----------
+    A : array, shape (..., k, k)
+
+    Returns
+    -------
+    array, shape (...)
+    """
+    xp = array_namespace(A)
+    k = A.shape[-1]
+    i = xp.arange(k)
+    shifted = A[..., i[None, :], (i[None, :] + i[:, None]) % k]   # [..., j, i]
+    norm = (A * A).sum(axis=(-2, -1))
+    return shifted.var(axis=-1).sum(axis=-1) / norm
+
+
+def feature_block(M: Any, p: int, op: str | None = None) -> Any:
+    """The block C = M[p:, :p] that couples operand b (rows) to operand a (columns).
+
+    For ``op`` in ``("mul", "div")`` rows and columns 1..p−1 are put in discrete-log order
+    (row k holds ``g**k``) and 0 is dropped, so that a multiplicative structure becomes
+    additive: the result is (p−1)×(p−1). Other ops return the p×p block as it is.
+    """
+    C = M[..., p:, :p]
+    if op not in MULTIPLICATIVE:
+        return C
+    xp = array_namespace(M)
+    order = xp.asarray(discrete_log(p)[2])
+    return C[..., order[:, None], order[None, :]]
+
+
+def agop_alignment(M: Any, M_final: Any) -> Any:
+    """Cosine similarity ρ(M, M*) = ⟨M, M*⟩_F / (‖M‖_F ‖M*‖_F) (seed 000).
+
+    ``M`` may carry leading axes (e.g. iterations); ``M_final`` is one matrix.
+    """
+    xp = array_namespace(M)
+    inner = (M * M_final).sum(axis=(-2, -1))
+    return inner / (xp.sqrt((M * M).sum(axis=(-2, -1))) * xp.sqrt((M_final**2).sum()))
