@@ -64,10 +64,17 @@ LONG_NAMES: dict[str, str] = {
     "diverged_step": "first logged step with a non-finite loss, -1 if none",
     "W1": "first-layer weights",
     "W2": "read-out weights",
+    "iteration": "RFM iterations done before this one (M_0 = I at iteration 0)",
+    "M": "feature matrix M_t used at the iteration",
+    "circulant_deviation": "circulant deviation of the b-a block of M_t (seed 000)",
+    "agop_alignment": "cosine similarity of M_t with the final M (seed 000)",
+    "agop_trace": "trace of the AGOP G_t of the iteration's predictor",
+    "jitter": "relative jitter added to the kernel diagonal for the Cholesky factorisation",
 }
 """``long_name`` of every variable gk writes; new measures add their names here."""
 
-UNITS = {"train_acc": "1", "test_acc": "1", "train_fraction": "1", "ipr": "1"}
+UNITS = {"train_acc": "1", "test_acc": "1", "train_fraction": "1", "ipr": "1",
+         "agop_alignment": "1", "circulant_deviation": "1"}
 
 
 class OutputExistsError(FileExistsError, ValueError):
@@ -211,8 +218,17 @@ class TrajectoryWriter:
         if time_elapsed(self._last_sync) >= self.sync_seconds:
             self.sync()
 
+    def write_series(self, name: str, values: Any) -> None:
+        """Write a whole (time, model) variable at once, e.g. a measure known only at the end
+        such as the alignment with the final features."""
+        values = backend.to_numpy(values)
+        if name not in self.nc.variables:
+            self._create(name, np.float64, (self.time_dim, "model"),
+                         chunks=(256, self.n_models), fill=np.nan)
+        self.nc[name][: len(values), :] = values
+
     def append_snapshot(self, time: int, arrays: dict[str, tuple[Any, tuple[str, ...]]]) -> None:
-        """Append a snapshot: ``arrays`` maps names to ((M, ...) array, its dims after model)."""
+        """Append a snapshot: ``arrays`` maps names to ((M, ...) array, dims after model)."""
         row = self._rows["snapshot"]
         for name, (values, dims) in arrays.items():
             if row == 0:
@@ -290,3 +306,96 @@ def open_runs(paths: Iterable[str | os.PathLike]) -> xr.Dataset:
 def config(ds: xr.Dataset) -> dict:
     """The configuration a trajectory was made with, as a dict."""
     return json.loads(ds.attrs["config"])
+
+
+def task_writer(out: str | os.PathLike, time_dim: str, config: Any, task: Any,
+                is_train: np.ndarray, dims: dict[str, int], overwrite: bool) -> TrajectoryWriter:
+    """Open a writer for a run of ``config`` on ``task``: per-model coordinates, the pairs
+    and the split are written at once (``config`` is a :class:`gk.config.RunConfig`)."""
+    models = {name: config.per_model(name) for name in config.PER_MODEL}
+    attrs = run_attributes(config.to_json()["op"], task.p, config.dtype, config.to_json(),
+                           config.per_model("seed"))
+    writer = TrajectoryWriter(out, time_dim, models, {**dims, "pair": task.size}, attrs,
+                              overwrite=overwrite)
+    for name, values in (("a", task.a), ("b", task.b), ("c", task.c)):
+        writer.write_static(name, values, ("pair",), coordinate=True)
+    writer.write_static("is_train", is_train, ("model", "pair"))
+    return writer
+
+
+class Recorder:
+    """Keeps a run's logged rows and snapshots in memory and streams them to a writer.
+
+    Every model's run uses one: it builds the returned dataset and the file from the same
+    rows, so the two always agree.
+    """
+
+    def __init__(self, time_dim: str, n_models: int, writer: TrajectoryWriter | None = None):
+        self.time_dim = time_dim
+        self.writer = writer
+        self.times: list[int] = []
+        self.rows: list[dict[str, np.ndarray]] = []
+        self.snapshot_times: list[int] = []
+        self.snapshots: dict[str, tuple[tuple[str, ...], list[np.ndarray]]] = {}
+        self.series: dict[str, np.ndarray] = {}
+        self.diverged = np.full(n_models, -1, dtype=np.int64)
+
+    def log(self, time: int, row: dict[str, np.ndarray]) -> None:
+        """Record one row of (M,) scalars; a non-finite ``train_loss`` marks divergence."""
+        newly = (~np.isfinite(row["train_loss"])) & (self.diverged < 0)
+        self.diverged[newly] = time
+        self.times.append(time)
+        self.rows.append(row)
+        if self.writer is not None:
+            self.writer.append(time, row)
+
+    def snapshot(self, time: int, arrays: dict[str, tuple[Any, tuple[str, ...]]]) -> None:
+        """Record arrays of shape (M, ...) with the names of their dims after ``model``."""
+        host = {name: (backend.to_numpy(values).copy(), dims)  # copy: NumPy arrays are live
+                for name, (values, dims) in arrays.items()}
+        self.snapshot_times.append(time)
+        for name, (values, dims) in host.items():
+            self.snapshots.setdefault(name, (dims, []))[1].append(values)
+        if self.writer is not None:
+            self.writer.append_snapshot(time, host)
+
+    def write_series(self, name: str, values: np.ndarray) -> None:
+        """Record a whole (time, model) variable known only at the end of the run."""
+        self.series[name] = np.asarray(values)
+        if self.writer is not None:
+            self.writer.write_series(name, values)
+
+    def all_diverged(self) -> bool:
+        """True once every model has a non-finite loss."""
+        return bool((self.diverged >= 0).all())
+
+    def close(self, status: str) -> None:
+        """Finish the file, if there is one: per-model divergence, status, final name."""
+        if self.writer is not None:
+            self.writer.write_static("diverged_step", self.diverged, ("model",))
+            self.writer.close(status)
+
+    def dataset(self, config: Any, task: Any, is_train: np.ndarray, status: str) -> xr.Dataset:
+        """The run as an xarray Dataset, with the same variables as its file."""
+        pair = ("model", "pair")
+        data_vars = {name: ((self.time_dim, "model"), np.stack([r[name] for r in self.rows]))
+                     for name in self.rows[0]}
+        data_vars.update({name: ((self.time_dim, "model"), values)
+                          for name, values in self.series.items()})
+        data_vars.update({name: (("snapshot", "model", *dims), np.stack(values))
+                          for name, (dims, values) in self.snapshots.items()})
+        data_vars["is_train"] = (pair, is_train)
+        data_vars["diverged_step"] = ("model", self.diverged)
+        coords = {self.time_dim: self.times, "snapshot": self.snapshot_times,
+                  "model": np.arange(len(self.diverged)),
+                  **{name: ("model", config.per_model(name)) for name in config.PER_MODEL},
+                  "a": ("pair", task.a), "b": ("pair", task.b), "c": ("pair", task.c)}
+        attrs = run_attributes(config.to_json()["op"], task.p, config.dtype, config.to_json(),
+                               config.per_model("seed"))
+        attrs["status"] = status
+        ds = xr.Dataset(data_vars, coords, attrs)
+        for name in ds.variables:
+            ds[name].attrs["long_name"] = LONG_NAMES.get(name, name)
+            if name in UNITS:
+                ds[name].attrs["units"] = UNITS[name]
+        return ds

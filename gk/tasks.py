@@ -167,6 +167,17 @@ class Task:
         return backend.asarray(y)
 
 
+def model_splits(task: Task, train_fractions: list[float], seeds: list[int]) -> list[Split]:
+    """One split per model; each must leave test pairs, since every run measures them."""
+    splits = [task.split(fraction, seed)
+              for fraction, seed in zip(train_fractions, seeds, strict=True)]
+    for split in splits:
+        if len(split.test) == 0:
+            raise ValueError(f"train_fraction={split.train_fraction} leaves no test pairs of the "
+                             f"{task.size}; test metrics need at least one (use a smaller α)")
+    return splits
+
+
 def check_train_fraction(train_fraction: float) -> None:
     """Raise ValueError unless 0 < train_fraction ≤ 1."""
     if isinstance(train_fraction, bool) or not isinstance(train_fraction, (int, float)):

@@ -23,6 +23,7 @@ import numpy as np
 
 from gk import backend
 from gk.backend import array_namespace, erf, scatter_add_rows
+from gk.losses import per_sample_loss
 from gk.tasks import Task
 
 
@@ -48,20 +49,11 @@ ACTIVATIONS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
 }
 """Activation φ and its derivative φ′ by name (GELU is the exact, erf-based one)."""
 
-LOSSES = ("mse", "cross_entropy")
-
-
 def check_activation(activation: str) -> None:
     """Raise ValueError unless ``activation`` is in :data:`ACTIVATIONS`."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation={activation!r} is not an activation; "
                          f"allowed: {', '.join(ACTIVATIONS)}")
-
-
-def check_loss(loss: str) -> None:
-    """Raise ValueError unless ``loss`` is in :data:`LOSSES`."""
-    if loss not in LOSSES:
-        raise ValueError(f"loss={loss!r} is not a loss; allowed: {', '.join(LOSSES)}")
 
 
 @dataclass
@@ -174,37 +166,6 @@ def backward(params: Params, a: Any, b: Any, cache: tuple[Any, Any], G: Any) -> 
     scatter_add_rows(dW1T, a, dh)
     scatter_add_rows(dW1T, params.p + b, dh)
     return {"W1": dW1T.transpose(0, 2, 1), "W2": dW2}
-
-
-def per_sample_loss(f: Any, c: Any, loss: str = "mse") -> tuple[Any, Any]:
-    """Loss of each pair and its gradient with respect to the outputs.
-
-    ``mse``: ℓ = ½‖f − e_c‖² (seed 001 uses MSE on one-hot targets), ∂ℓ/∂f = f − e_c.
-    ``cross_entropy``: ℓ = logsumexp(f) − f_c, ∂ℓ/∂f = softmax(f) − e_c.
-
-    Parameters
-    ----------
-    f : array, shape (M, n, p)
-    c : int array, shape (M, n)
-        The correct class of each pair.
-
-    Returns
-    -------
-    ell : array, shape (M, n)
-    dell_df : array, shape (M, n, p)
-    """
-    xp = array_namespace(f)
-    models, samples = xp.ogrid[: f.shape[0], : f.shape[1]]
-    if loss == "mse":
-        residual = f.copy()
-        residual[models, samples, c] -= 1
-        return 0.5 * (residual * residual).sum(axis=-1), residual
-    shifted = f - f.max(axis=-1, keepdims=True)
-    log_norm = xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
-    log_prob = shifted - log_norm
-    probabilities = xp.exp(log_prob)
-    probabilities[models, samples, c] -= 1
-    return -log_prob[models, samples, c], probabilities
 
 
 def loss_and_grads(params: Params, a: Any, b: Any, c: Any, weights: Any,

@@ -3,11 +3,9 @@ labelled dataset and, with ``out=``, to a netCDF file written while the run goes
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,17 +13,13 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from gk import backend, io
+from gk.config import RunConfig, check_int, check_number, configure
 from gk.fourier import ipr
-from gk.mlp.model import (
-    Params,
-    check_activation,
-    check_loss,
-    loss_and_grads,
-    pair_metrics,
-)
+from gk.losses import check_loss
+from gk.mlp.model import Params, check_activation, loss_and_grads, pair_metrics
 from gk.mlp.model import init as init_params
 from gk.optim import Hyper, check_optimizer, init_state, update
-from gk.tasks import Split, Task, check_op, check_train_fraction, modular
+from gk.tasks import Split, Task, check_op, check_train_fraction, model_splits, modular
 
 PER_MODEL = ("seed", "train_fraction", "lr", "weight_decay")
 """Config fields that may be lists: one model per entry, trained together."""
@@ -37,7 +31,7 @@ LR_SCALES_WITH_WIDTH = ("gd", "momentum")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(RunConfig):
     """Everything that defines a training run of the two-layer network.
 
     The defaults reproduce seed 001, Fig. 1: addition mod 97, width 512, α = 0.5, full-batch
@@ -109,100 +103,53 @@ class TrainConfig:
     dtype: str = "float64"
     log_every: int = 10
     snapshot_every: int = 1000
-    n_models: int = field(init=False, repr=False, compare=False)
+
+    PER_MODEL = PER_MODEL
 
     def __post_init__(self) -> None:
-        for name in PER_MODEL:
-            value = getattr(self, name)
-            if isinstance(value, (list, tuple, np.ndarray)):
-                object.__setattr__(self, name, tuple(v.item() if hasattr(v, "item") else v
-                                                     for v in value))
+        self._normalise_lists()
         if isinstance(self.betas, list):
             object.__setattr__(self, "betas", tuple(self.betas))
-        self._validate()
-
-    def _validate(self) -> None:
         check_op(self.op, self.p)
-        _check_int("width", self.width, 1)
-        _check_int("steps", self.steps, 0)
-        _check_int("log_every", self.log_every, 1)
-        _check_int("snapshot_every", self.snapshot_every, 1)
+        check_int("width", self.width, 1)
+        check_int("steps", self.steps, 0)
+        check_int("log_every", self.log_every, 1)
+        check_int("snapshot_every", self.snapshot_every, 1)
         if self.batch_size is not None:
-            _check_int("batch_size", self.batch_size, 1)
+            check_int("batch_size", self.batch_size, 1)
         check_optimizer(self.optimizer)
         check_activation(self.activation)
         check_loss(self.loss)
         backend.check_dtype(self.dtype)
-        lengths = {len(v) for v in (getattr(self, n) for n in PER_MODEL) if isinstance(v, tuple)}
-        if len(lengths - {1}) > 1:
-            given = {n: len(getattr(self, n)) for n in PER_MODEL
-                     if isinstance(getattr(self, n), tuple)}
-            raise ValueError(f"per-model lists must have one length (one model per entry), "
-                             f"got lengths {given}")
-        object.__setattr__(self, "n_models", max(lengths | {1}))
         for fraction in self.per_model("train_fraction"):
             check_train_fraction(fraction)
         for seed in self.per_model("seed"):
-            _check_int("seed", seed, 0)
+            check_int("seed", seed, 0)
         if self.lr is not None:
             for lr in self.per_model("lr"):
-                _check_positive("lr", lr)
+                check_number("lr", lr)
         for decay in self.per_model("weight_decay"):
-            _check_positive("weight_decay", decay, allow_zero=True)
-        _check_positive("linf", self.linf, allow_zero=True)
-        _check_positive("init_scale", self.init_scale)
-        _check_positive("eps", self.eps)
+            check_number("weight_decay", decay, allow_zero=True)
+        check_number("linf", self.linf, allow_zero=True)
+        check_number("init_scale", self.init_scale)
+        check_number("eps", self.eps)
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum={self.momentum!r} is outside [0, 1)")
         if len(self.betas) != 2 or not all(0 <= beta < 1 for beta in self.betas):
             raise ValueError(f"betas={self.betas!r} must be two numbers in [0, 1)")
 
     def per_model(self, name: str) -> list:
-        """The value of a :data:`PER_MODEL` field for each of the ``n_models`` models."""
-        value = getattr(self, name)
-        if name == "lr" and value is None:
-            value = DEFAULT_LR[self.optimizer] * (
-                self.width if self.optimizer in LR_SCALES_WITH_WIDTH else 1)
-        if isinstance(value, tuple):
-            return list(value) * (self.n_models if len(value) == 1 else 1)
-        return [value] * self.n_models
+        """The value of a :data:`PER_MODEL` field for each model (``lr=None`` resolved)."""
+        if name == "lr" and self.lr is None:
+            scale = self.width if self.optimizer in LR_SCALES_WITH_WIDTH else 1
+            return [DEFAULT_LR[self.optimizer] * scale] * self.n_models
+        return super().per_model(name)
 
     def to_json(self) -> dict:
         """The config as JSON-ready values, with the learning rate resolved."""
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
-        values["op"] = op_name(self.op)
+        values = super().to_json()
         values["lr"] = self.per_model("lr") if self.n_models > 1 else self.per_model("lr")[0]
-        return json.loads(json.dumps(values))
-
-
-def op_name(op: str | Callable) -> str:
-    """The name a file records for an operation."""
-    return op if isinstance(op, str) else getattr(op, "__name__", "custom")
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}={value} is too small; {name} must be ≥ {minimum}")
-
-
-def _check_positive(name: str, value: Any, allow_zero: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        allowed = "≥ 0" if allow_zero else "> 0"
-        raise ValueError(f"{name}={value!r} is not allowed; {name} must be finite and {allowed}")
-
-
-def _splits(task: Task, config: TrainConfig) -> list[Split]:
-    splits = [task.split(fraction, seed) for fraction, seed in
-              zip(config.per_model("train_fraction"), config.per_model("seed"), strict=True)]
-    for split in splits:
-        if len(split.test) == 0:
-            raise ValueError(f"train_fraction={split.train_fraction} leaves no test pairs of the "
-                             f"{task.size}; test metrics need at least one (use a smaller α)")
-    return splits
+        return values
 
 
 class Batches:
@@ -293,20 +240,6 @@ def _is_snapshot_step(step: int, config: TrainConfig) -> bool:
     return step % config.snapshot_every == 0 or step == config.steps
 
 
-def _open_writer(out: Any, config: TrainConfig, task: Task, evaluator: Evaluator,
-                 overwrite: bool) -> io.TrajectoryWriter:
-    models = {name: config.per_model(name) for name in PER_MODEL}
-    dims = {"neuron": config.width, "input": 2 * config.p, "output": config.p,
-            "pair": task.size}
-    attrs = io.run_attributes(op_name(config.op), config.p, config.dtype, config.to_json(),
-                              config.per_model("seed"))
-    writer = io.TrajectoryWriter(out, "step", models, dims, attrs, overwrite=overwrite)
-    for name, values in (("a", task.a), ("b", task.b), ("c", task.c)):
-        writer.write_static(name, values, ("pair",), coordinate=True)
-    writer.write_static("is_train", evaluator.is_train, ("model", "pair"))
-    return writer
-
-
 def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = None,
           overwrite: bool = False, progress: bool = False, **options: Any) -> xr.Dataset:
     """Train one or many two-layer networks (seed 001) and return their trajectories.
@@ -337,16 +270,18 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
     >>> ds = train(p=23, width=64, steps=20, seed=[0, 1])   # doctest: +SKIP
     >>> ds.test_acc.sel(step=20)                             # doctest: +SKIP
     """
-    config = _configure(config, options)
+    config = configure(TrainConfig, config, options)
     task = modular(config.op, config.p)
-    splits = _splits(task, config)
+    splits = model_splits(task, config.per_model("train_fraction"), config.per_model("seed"))
     if out is not None:
         io.check_out(out, overwrite)
     evaluator = Evaluator(task, splits, config.loss, config.dtype)
     params = init_params(config.p, config.width, list(config.per_model("seed")),
                          config.activation, config.init_scale, config.dtype)
-    writer = _open_writer(out, config, task, evaluator, overwrite) if out is not None else None
-    recorder = _Recorder(config, writer)
+    dims = {"neuron": config.width, "input": 2 * config.p, "output": config.p}
+    writer = None if out is None else io.task_writer(out, "step", config, task,
+                                                     evaluator.is_train, dims, overwrite)
+    recorder = io.Recorder("step", config.n_models, writer)
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             status = _run(config, task, splits, params, evaluator, recorder, progress)
@@ -354,21 +289,11 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
         recorder.close("interrupted")
         raise
     recorder.close(status)
-    return recorder.dataset(config, task, evaluator, status)
-
-
-def _configure(config: TrainConfig | None, options: dict[str, Any]) -> TrainConfig:
-    if config is not None and not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    known = {f.name for f in dataclasses.fields(TrainConfig) if f.init}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise TypeError(f"unknown option(s) {', '.join(unknown)}; allowed: {', '.join(known)}")
-    return dataclasses.replace(config, **options) if config else TrainConfig(**options)
+    return recorder.dataset(config, task, evaluator.is_train, status)
 
 
 def _run(config: TrainConfig, task: Task, splits: list[Split], params: Params,
-         evaluator: Evaluator, recorder: _Recorder, progress: bool) -> str:
+         evaluator: Evaluator, recorder: io.Recorder, progress: bool) -> str:
     xp = backend.namespace()
     batches = Batches(task, splits, config.batch_size, config.dtype)
     arrays = {"W1": params.W1, "W2": params.W2}
@@ -384,7 +309,10 @@ def _run(config: TrainConfig, task: Task, splits: list[Split], params: Params,
             _, grads = loss_and_grads(params, a, b, c, weights, config.loss)
             if _is_log_step(step, config):
                 row = evaluator(params, grads)
-                recorder.log(step, row, params if _is_snapshot_step(step, config) else None)
+                recorder.log(step, row)
+                if _is_snapshot_step(step, config):
+                    recorder.snapshot(step, {"W1": (params.W1, ("neuron", "input")),
+                                             "W2": (params.W2, ("output", "neuron"))})
                 bar.set_postfix(train_acc=f"{row['train_acc'][0]:.3f}",
                                 test_acc=f"{row['test_acc'][0]:.3f}", refresh=False)
                 bar.update(step - bar.n)
@@ -395,71 +323,6 @@ def _run(config: TrainConfig, task: Task, splits: list[Split], params: Params,
             update(config.optimizer, arrays, grads, state, hyper, step + 1,
                    config.momentum, config.betas, config.eps)
     return "complete"
-
-
-class _Recorder:
-    """Keeps the logged rows in memory and streams them to the file, if there is one."""
-
-    def __init__(self, config: TrainConfig, writer: io.TrajectoryWriter | None):
-        self.writer = writer
-        self.steps: list[int] = []
-        self.rows: list[dict[str, np.ndarray]] = []
-        self.snapshot_steps: list[int] = []
-        self.snapshots: list[tuple[np.ndarray, np.ndarray]] = []
-        self.diverged_step = np.full(config.n_models, -1, dtype=np.int64)
-
-    def log(self, step: int, row: dict[str, np.ndarray], params: Params | None) -> None:
-        newly = (~np.isfinite(row["train_loss"])) & (self.diverged_step < 0)
-        self.diverged_step[newly] = step
-        self.steps.append(step)
-        self.rows.append(row)
-        if self.writer is not None:
-            self.writer.append(step, row)
-        if params is None:
-            return
-        # copies: on NumPy to_numpy returns the live arrays, which the optimizer updates
-        W1, W2 = backend.to_numpy(params.W1).copy(), backend.to_numpy(params.W2).copy()
-        self.snapshot_steps.append(step)
-        self.snapshots.append((W1, W2))
-        if self.writer is not None:
-            self.writer.append_snapshot(step, {"W1": (W1, ("neuron", "input")),
-                                               "W2": (W2, ("output", "neuron"))})
-
-    def close(self, status: str) -> None:
-        """Finish the file, if there is one: per-model divergence, status, final name."""
-        if self.writer is not None:
-            self.writer.write_static("diverged_step", self.diverged_step, ("model",))
-            self.writer.close(status)
-
-    def all_diverged(self) -> bool:
-        return bool((self.diverged_step >= 0).all())
-
-    def dataset(self, config: TrainConfig, task: Task, evaluator: Evaluator,
-                status: str) -> xr.Dataset:
-        scalars = {name: (("step", "model"), np.stack([row[name] for row in self.rows]),
-                          {"long_name": io.LONG_NAMES[name]}) for name in self.rows[0]}
-        W1 = np.stack([s[0] for s in self.snapshots])
-        W2 = np.stack([s[1] for s in self.snapshots])
-        data_vars = {
-            **scalars,
-            "W1": (("snapshot", "model", "neuron", "input"), W1),
-            "W2": (("snapshot", "model", "output", "neuron"), W2),
-            "is_train": (("model", "pair"), evaluator.is_train,
-                         {"long_name": io.LONG_NAMES["is_train"]}),
-            "diverged_step": ("model", self.diverged_step,
-                              {"long_name": io.LONG_NAMES["diverged_step"]}),
-        }
-        coords = {"step": self.steps, "snapshot": self.snapshot_steps,
-                  "model": np.arange(config.n_models),
-                  **{name: ("model", config.per_model(name)) for name in PER_MODEL},
-                  "a": ("pair", task.a), "b": ("pair", task.b), "c": ("pair", task.c)}
-        attrs = io.run_attributes(op_name(config.op), config.p, config.dtype,
-                                  config.to_json(), config.per_model("seed"))
-        attrs["status"] = status
-        ds = xr.Dataset(data_vars, coords, attrs)
-        for name in ds.variables:
-            ds[name].attrs.setdefault("long_name", io.LONG_NAMES.get(name, name))
-        return ds
 
 
 def load_params(source: xr.Dataset | str | os.PathLike, step: int | None = None) -> Params:

@@ -1,0 +1,93 @@
+"""What the run configurations of every model share: argument checks and per-model lists.
+
+A configuration is a frozen dataclass. Fields named in its ``PER_MODEL`` may be a list, one
+entry per model; the models are trained (or run) together and the dataset gets a ``model``
+dimension with those fields as coordinates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+def check_int(name: str, value: Any, minimum: int) -> None:
+    """Raise unless ``value`` is an integer ≥ ``minimum``, naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}={value} is too small; {name} must be ≥ {minimum}")
+
+
+def check_number(name: str, value: Any, allow_zero: bool = False) -> None:
+    """Raise unless ``value`` is a finite number > 0 (≥ 0 with ``allow_zero``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        allowed = "≥ 0" if allow_zero else "> 0"
+        raise ValueError(f"{name}={value!r} is not allowed; {name} must be finite and {allowed}")
+
+
+def op_name(op: str | Callable) -> str:
+    """The name a file records for an operation."""
+    return op if isinstance(op, str) else getattr(op, "__name__", "custom")
+
+
+class RunConfig:
+    """Mixin for configuration dataclasses with per-model list fields."""
+
+    PER_MODEL: ClassVar[tuple[str, ...]] = ()
+
+    def _normalise_lists(self) -> int:
+        """Turn list fields into tuples, check their lengths, and return the model count."""
+        lengths = set()
+        for name in self.PER_MODEL:
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple, np.ndarray)):
+                value = tuple(v.item() if hasattr(v, "item") else v for v in value)
+                object.__setattr__(self, name, value)
+                lengths.add(len(value))
+        if 0 in lengths:
+            raise ValueError("per-model lists must not be empty")
+        if len(lengths - {1}) > 1:
+            given = {n: len(getattr(self, n)) for n in self.PER_MODEL
+                     if isinstance(getattr(self, n), tuple)}
+            raise ValueError(f"per-model lists must have one length (one model per entry), "
+                             f"got lengths {given}")
+        return max(lengths | {1})
+
+    @property
+    def n_models(self) -> int:
+        """How many models the configuration describes."""
+        return self._normalise_lists()
+
+    def per_model(self, name: str) -> list:
+        """The value of a ``PER_MODEL`` field for each model."""
+        value = getattr(self, name)
+        if isinstance(value, tuple):
+            return list(value) * (self.n_models if len(value) == 1 else 1)
+        return [value] * self.n_models
+
+    def to_json(self) -> dict:
+        """The configuration as JSON-ready values."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values["op"] = op_name(values["op"])
+        return json.loads(json.dumps(values))
+
+
+def configure(cls: type, config: Any, options: dict[str, Any]) -> Any:
+    """``config`` (an instance of ``cls`` or None) with ``options`` replacing its fields.
+
+    Raises TypeError for a config of another type or an option that is not a field.
+    """
+    if config is not None and not isinstance(config, cls):
+        raise TypeError(f"config must be a {cls.__name__}, got {type(config).__name__}")
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise TypeError(f"unknown option(s) {', '.join(unknown)}; allowed: {', '.join(known)}")
+    return dataclasses.replace(config, **options) if config else cls(**options)
