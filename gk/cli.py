@@ -1,7 +1,8 @@
 """The ``gk`` command (also ``python -m gk``).
 
-``gk train`` has one flag per field of :class:`gk.mlp.TrainConfig` (``--train-fraction``
-for ``train_fraction``, and so on); per-model fields take several values.
+``gk train`` has one flag per field of :class:`gk.mlp.train.TrainConfig` and ``gk rfm`` one
+per field of :class:`gk.rfm.RFMConfig` (``--train-fraction`` for ``train_fraction``, and so
+on); per-model fields take several values.
 """
 
 from __future__ import annotations
@@ -14,53 +15,53 @@ from pathlib import Path
 
 from gk import __version__, backend
 
-
-def _value_type(field: dataclasses.Field):
-    """The argparse type and nargs of a config field, read from its default."""
-    from gk.mlp.train import PER_MODEL
-
-    if field.name == "betas":
-        return float, 2
-    if field.name == "op":
-        return str, None
-    if field.name in ("lr", "batch_size"):
-        kind = float if field.name == "lr" else int
-        return kind, "+" if field.name in PER_MODEL else None
-    kind = type(field.default)
-    return kind, "+" if field.name in PER_MODEL else None
+NONE_DEFAULT_TYPES = {"lr": float, "batch_size": int, "bandwidth": float}
+"""Types of config fields whose default is None (the type cannot be read from it)."""
 
 
-def _add_train(commands) -> None:
-    from gk.mlp.train import TrainConfig
-
-    parser = commands.add_parser("train", help="train two-layer networks (seed 001)",
-                                 description=TrainConfig.__doc__.split("\n\n")[0])
-    for field in dataclasses.fields(TrainConfig):
-        if not field.init:
-            continue
-        kind, nargs = _value_type(field)
+def _add_config_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
+    """One flag per field of a config dataclass: ``--train-fraction`` for ``train_fraction``;
+    per-model fields take several values, booleans get ``--name/--no-name``."""
+    for field in dataclasses.fields(config_class):
+        flag = f"--{field.name.replace('_', '-')}"
         default = field.default
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, nargs=nargs,
-                            default=default, help=f"(default: {default})")
-    parser.add_argument("--out", type=Path, help="netCDF file to write while training")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
+                                help=f"(default: {default})")
+            continue
+        if field.name == "betas":
+            kind, nargs = float, 2
+        else:
+            kind = str if field.name == "op" else NONE_DEFAULT_TYPES.get(field.name,
+                                                                         type(default))
+            nargs = "+" if field.name in config_class.PER_MODEL else None
+        parser.add_argument(flag, type=kind, nargs=nargs, default=default,
+                            help=f"(default: {default})")
+
+
+def _add_run_command(commands, name: str, config_class: type, help_text: str) -> None:
+    parser = commands.add_parser(name, help=help_text,
+                                 description=config_class.__doc__.split("\n\n")[0])
+    _add_config_flags(parser, config_class)
+    parser.add_argument("--out", type=Path, help="netCDF file to write while running")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--plot", type=Path, help="also save a figure of the run to this file")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def _run_train(args: argparse.Namespace) -> int:
-    from gk.mlp.train import TrainConfig, train
+def _run_model(args: argparse.Namespace, config_class: type, run) -> int:
     from gk.plot import trajectory
 
-    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if f.init}
+    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)}
     if args.plot is not None and not args.plot.parent.is_dir():
         raise ValueError(f"--plot {args.plot}: folder {args.plot.parent} does not exist")
-    ds = train(TrainConfig(**options), out=args.out, overwrite=args.overwrite,
-               progress=not args.no_progress)
-    final = ds.isel(step=-1)
+    ds = run(config_class(**options), out=args.out, overwrite=args.overwrite,
+             progress=not args.no_progress)
+    time_dim = "step" if "step" in ds.dims else "iteration"
+    final = ds.isel({time_dim: -1})
     for model in range(ds.sizes["model"]):
-        print(f"model {model} (seed {int(ds.seed[model])}): step {int(final.step)}  "
-              f"train_acc {float(final.train_acc[model]):.4f}  "
+        print(f"model {model} (seed {int(ds.seed[model])}): {time_dim} "
+              f"{int(final[time_dim])}  train_acc {float(final.train_acc[model]):.4f}  "
               f"test_acc {float(final.test_acc[model]):.4f}  status {ds.attrs['status']}")
     if args.out is not None:
         print(f"wrote {args.out}")
@@ -68,6 +69,18 @@ def _run_train(args: argparse.Namespace) -> int:
         trajectory(ds, path=args.plot)
         print(f"wrote {args.plot}")
     return 0
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from gk.mlp.train import TrainConfig, train
+
+    return _run_model(args, TrainConfig, train)
+
+
+def _run_rfm(args: argparse.Namespace) -> int:
+    from gk.rfm import RFMConfig, run
+
+    return _run_model(args, RFMConfig, run)
 
 
 def _run_plot(args: argparse.Namespace) -> int:
@@ -95,8 +108,12 @@ def parser() -> argparse.ArgumentParser:
 
     main = argparse.ArgumentParser(prog="gk", description="Grokking toolkit.")
     main.add_argument("--version", action="version", version=f"gk {__version__}")
+    from gk.mlp.train import TrainConfig
+    from gk.rfm import RFMConfig
+
     commands = main.add_subparsers(dest="command", required=True)
-    _add_train(commands)
+    _add_run_command(commands, "train", TrainConfig, "train two-layer networks (seed 001)")
+    _add_run_command(commands, "rfm", RFMConfig, "run Recursive Feature Machines (seed 000)")
     plot = commands.add_parser("plot", help="figure of a trajectory file")
     plot.add_argument("path", type=Path, help="a .nc trajectory")
     plot.add_argument("--out", type=Path, help="image file (default: PATH with .png)")
@@ -109,7 +126,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gk`` command; returns the exit status."""
     args = parser().parse_args(argv)
-    run = {"train": _run_train, "plot": _run_plot, "info": _run_info}[args.command]
+    run = {"train": _run_train, "rfm": _run_rfm, "plot": _run_plot,
+           "info": _run_info}[args.command]
     try:
         return run(args)
     except (ValueError, TypeError, FileNotFoundError) as error:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from gk.backend import array_namespace
 from gk.tasks import discrete_log
 
@@ -34,28 +36,39 @@ def circulant_deviation(A: Any) -> Any:
     Returns
     -------
     array, shape (...)
+        NaN for a zero matrix (such as the off-diagonal block of M₀ = I), where D is 0/0.
     """
     xp = array_namespace(A)
     k = A.shape[-1]
     i = xp.arange(k)
     shifted = A[..., i[None, :], (i[None, :] + i[:, None]) % k]   # [..., j, i]
     norm = (A * A).sum(axis=(-2, -1))
-    return shifted.var(axis=-1).sum(axis=-1) / norm
+    variance = shifted.var(axis=-1).sum(axis=-1)
+    return xp.where(norm > 0, variance / xp.where(norm > 0, norm, 1), xp.nan)
 
 
 def feature_block(M: Any, p: int, op: str | None = None) -> Any:
-    """The block C = M[p:, :p] that couples operand b (rows) to operand a (columns).
+    """The block C = M[p:, :p] that couples operand b (rows) to operand a (columns), with its
+    rows and columns ordered so that the operation's structure is circulant.
 
-    For ``op`` in ``("mul", "div")`` rows and columns 1..p−1 are put in discrete-log order
-    (row k holds ``g**k``) and 0 is dropped, so that a multiplicative structure becomes
-    additive: the result is (p−1)×(p−1). Other ops return the p×p block as it is.
+    For addition the learned C[b, a] depends on a − b: it is circulant as it is. The other
+    operations are brought to that form (seed 000 reorders × and ÷ by the discrete log):
+
+    - ``sub`` (a function of a + b): rows in the order b = 0, −1, −2, ... (mod p);
+    - ``mul``: rows and columns in discrete-log order g⁰, g¹, ..., 0 dropped, (p−1)×(p−1);
+    - ``div``: columns in log order, rows in reversed log order g⁰, g⁻¹, g⁻², ...
+
+    Any other op (or None) returns the p×p block unchanged.
     """
     C = M[..., p:, :p]
+    xp = array_namespace(M)
+    if op == "sub":
+        return C[..., (-xp.arange(p)) % p, :]
     if op not in MULTIPLICATIVE:
         return C
-    xp = array_namespace(M)
-    order = xp.asarray(discrete_log(p)[2])
-    return C[..., order[:, None], order[None, :]]
+    antilog = discrete_log(p)[2]
+    rows = antilog[(-np.arange(p - 1)) % (p - 1)] if op == "div" else antilog
+    return C[..., xp.asarray(rows)[:, None], xp.asarray(antilog)[None, :]]
 
 
 def agop_alignment(M: Any, M_final: Any) -> Any:

@@ -17,12 +17,18 @@ paper's figures. Its code solves by LU; gk by Cholesky (the matrix is symmetric 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
 
-from gk import backend
-from gk.backend import array_namespace
+from gk import backend, io
+from gk.backend import array_namespace, psd_power
+from gk.config import RunConfig, check_int, check_number, configure
 from gk.kernels import (
     DEFAULT_BANDWIDTH,
     check_kernel,
@@ -30,6 +36,9 @@ from gk.kernels import (
     gram,
     inner_products,
 )
+from gk.losses import per_sample_loss
+from gk.measures import agop_alignment, circulant_deviation, feature_block
+from gk.tasks import Task, check_op, check_train_fraction, discrete_log, model_splits, modular
 
 Inputs = Any
 """Dense rows (n, 2p) or one-hot pairs ``(a, b)`` of int arrays (see :mod:`gk.kernels`)."""
@@ -207,3 +216,300 @@ def resolve_bandwidth(kernel: str, bandwidth: float | None) -> float | None:
     if not np.isfinite(bandwidth) or bandwidth <= 0:
         raise ValueError(f"bandwidth={bandwidth!r} is not allowed; it must be finite and > 0")
     return float(bandwidth)
+
+
+@dataclass(frozen=True)
+class RFMConfig(RunConfig):
+    """Everything that defines an RFM run on a modular task.
+
+    The defaults reproduce seed 000's main figure: addition mod 61, half of the pairs for
+    training, the quadratic kernel, ridgeless, M ← AGOP^½ for 30 iterations.
+
+    Parameters
+    ----------
+    op : str or callable
+        The operation (:func:`gk.tasks.modular`).
+    p : int
+        The modulus.
+    train_fraction : float or sequence of float
+        Fraction of the pairs used for training; a list gives one model per entry.
+    kernel : {"quadratic", "gaussian", "laplace"}
+        See :mod:`gk.kernels` for the exact formulas.
+    iterations : int
+        Number of kernel solves; M is updated after each but the last.
+    ridge : float
+        λ of (K + λI)α = Y; 0 (ridgeless) as in the paper.
+    bandwidth : float or None
+        L of the Gaussian (default 12.5, the paper code's σ = 2.5) or Laplace kernel
+        (default 2.5).
+    power : float
+        s in M ← G^s.
+    centering : bool
+        Centre the Jacobians before the outer product, as the paper's code does.
+    seed : int or sequence of int
+        Seed of the split; a list gives one model per seed.
+    dtype : {"float64", "float32"}
+        Kernel solves reach condition numbers of 1e10: keep float64 unless checked.
+    snapshot_every : int
+        Iterations between two stored feature matrices M (the last is always stored).
+    """
+
+    op: str | Callable = "add"
+    p: int = 61
+    train_fraction: float | tuple[float, ...] = 0.5
+    kernel: str = "quadratic"
+    iterations: int = 30
+    ridge: float = 0.0
+    bandwidth: float | None = None
+    power: float = 0.5
+    centering: bool = True
+    seed: int | tuple[int, ...] = 0
+    dtype: str = "float64"
+    snapshot_every: int = 1
+
+    PER_MODEL = ("seed", "train_fraction")
+
+    def __post_init__(self) -> None:
+        self._normalise_lists()
+        check_op(self.op, self.p)
+        check_kernel(self.kernel)
+        resolve_bandwidth(self.kernel, self.bandwidth)
+        check_int("iterations", self.iterations, 1)
+        check_int("snapshot_every", self.snapshot_every, 1)
+        check_number("ridge", self.ridge, allow_zero=True)
+        check_number("power", self.power)
+        if not isinstance(self.centering, (bool, np.bool_)):
+            raise TypeError(f"centering must be True or False, got {self.centering!r}")
+        backend.check_dtype(self.dtype)
+        for fraction in self.per_model("train_fraction"):
+            check_train_fraction(fraction)
+        for seed in self.per_model("seed"):
+            check_int("seed", seed, 0)
+
+
+@dataclass
+class _Machine:
+    """One model of a run: its split on the backend and its current features."""
+
+    train: tuple[Any, Any]
+    test: tuple[Any, Any]
+    train_c: Any
+    test_c: Any
+    Y: Any
+    M: Any
+
+
+def _machines(task: Task, splits: list, dtype: Any) -> list[_Machine]:
+    xp = backend.namespace()
+    machines = []
+    for split in splits:
+        on_device = {part: (xp.asarray(task.a[rows]), xp.asarray(task.b[rows]),
+                            xp.asarray(task.c[rows]))
+                     for part, rows in (("train", split.train), ("test", split.test))}
+        train, test = on_device["train"], on_device["test"]
+        Y = xp.zeros((len(split.train), task.p), dtype=dtype)
+        Y[xp.arange(len(split.train)), train[2]] = 1
+        machines.append(_Machine(train[:2], test[:2], train[2], test[2], Y,
+                                 xp.eye(2 * task.p, dtype=dtype)))
+    return machines
+
+
+def _iteration(config: RFMConfig, machine: _Machine, bandwidth: float | None,
+               last: bool) -> dict[str, float]:
+    """Solve, evaluate and update one model's features; return its row of measures."""
+    p = config.p
+    K = gram(config.kernel, machine.M, machine.train, machine.train, bandwidth, p)
+    alpha, jitter = solve_ridge(K, machine.Y, config.ridge)
+    row = {"jitter": jitter}
+    predictions = {"train": K @ alpha, "test": predict(config.kernel, machine.M, machine.test,
+                                                        machine.train, alpha, bandwidth, p)}
+    del K
+    for part, c in (("train", machine.train_c), ("test", machine.test_c)):
+        losses, _ = per_sample_loss(predictions[part], c, "mse")
+        row[f"{part}_loss"] = float(losses.mean())
+        row[f"{part}_acc"] = float((predictions[part].argmax(axis=1) == c).mean())
+    block = feature_block(machine.M, p, config.op if isinstance(config.op, str) else None)
+    row["circulant_deviation"] = float(circulant_deviation(block))
+    G = agop(config.kernel, machine.M, alpha, machine.train, bandwidth, p, config.centering)
+    row["agop_trace"] = float(array_namespace(G).trace(G))
+    if not last:
+        machine.M = psd_power(G, config.power)
+    return row
+
+
+def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None,
+        overwrite: bool = False, progress: bool = False, **options: Any) -> xr.Dataset:
+    """Run Recursive Feature Machines on a modular task (seed 000) and return the trajectory.
+
+    Parameters
+    ----------
+    config : RFMConfig, optional
+        A whole configuration; keyword ``options`` override its fields.
+    out : path-like, optional
+        A netCDF file written while the run goes (``out.partial`` until it ends).
+    overwrite : bool
+        Replace ``out`` if it exists.
+    progress : bool
+        Show a progress bar over iterations.
+    **options
+        Fields of :class:`RFMConfig`: ``op, p, train_fraction, kernel, iterations, ridge,
+        bandwidth, power, centering, seed, dtype, snapshot_every``.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``iteration``, ``model`` and ``snapshot``: ``train_loss``, ``test_loss`` (MSE,
+        ½‖f − e_c‖² averaged over pairs), ``train_acc``, ``test_acc``,
+        ``circulant_deviation``, ``agop_alignment`` (filled when the run ends),
+        ``agop_trace``, ``jitter``, and the feature matrices ``M`` on ``snapshot``.
+
+    Examples
+    --------
+    >>> ds = run(op="add", p=31, iterations=20)              # doctest: +SKIP
+    >>> ds.test_acc.isel(model=0).values                      # doctest: +SKIP
+    """
+    config = configure(RFMConfig, config, options)
+    task = modular(config.op, config.p)
+    splits = model_splits(task, config.per_model("train_fraction"), config.per_model("seed"))
+    if out is not None:
+        io.check_out(out, overwrite)
+    bandwidth = resolve_bandwidth(config.kernel, config.bandwidth)
+    machines = _machines(task, splits, backend.check_dtype(config.dtype))
+    is_train = np.zeros((len(splits), task.size), dtype=bool)
+    for m, split in enumerate(splits):
+        is_train[m, split.train] = True
+    dims = {"input": 2 * config.p, "input_2": 2 * config.p}
+    writer = None if out is None else io.task_writer(out, "iteration", config, task, is_train,
+                                                     dims, overwrite)
+    recorder = io.Recorder("iteration", config.n_models, writer)
+    features = []
+    try:
+        for t in tqdm(range(config.iterations), disable=not progress, unit="iteration"):
+            M_t = array_namespace(machines[0].M).stack([m.M for m in machines])
+            rows = [_iteration(config, m, bandwidth, t == config.iterations - 1)
+                    for m in machines]
+            recorder.log(t, {name: np.array([r[name] for r in rows]) for name in rows[0]})
+            features.append(backend.to_numpy(M_t))
+            if t % config.snapshot_every == 0 or t == config.iterations - 1:
+                recorder.snapshot(t, {"M": (M_t, ("input", "input_2"))})
+        recorder.write_series("agop_alignment", agop_alignment(np.stack(features),
+                                                               features[-1][None]))
+    except BaseException:
+        recorder.close("interrupted")
+        raise
+    recorder.close("complete")
+    return recorder.dataset(config, task, is_train, "complete")
+
+
+def _check_matrix(name: str, values: Any, rows: int | None = None) -> Any:
+    """Raise unless ``values`` is a finite 2-D array (with ``rows`` rows, if given)."""
+    xp = array_namespace(values)
+    values = xp.asarray(values)
+    if values.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array, got shape {values.shape}")
+    if rows is not None and values.shape[0] != rows:
+        raise ValueError(f"{name} has {values.shape[0]} rows but X has {rows}")
+    if not bool(xp.isfinite(values).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return values
+
+
+class RFM:
+    """Recursive Feature Machine as an estimator: ``RFM(...).fit(X, Y).predict(X_new)``.
+
+    Works on any dense inputs (rows of X); :func:`run` is the fast path for modular tasks.
+
+    Parameters
+    ----------
+    kernel, iterations, ridge, bandwidth, power, centering
+        As in :class:`RFMConfig`.
+
+    Attributes
+    ----------
+    M_ : array, shape (d, d)
+        The feature matrix of the final predictor.
+    alpha_ : array, shape (n, outputs)
+        Coefficients of the final predictor f(x) = K(x, X; M_) α.
+    jitter_ : float
+        The relative jitter the final solve needed (0 if none).
+    """
+
+    def __init__(self, kernel: str = "quadratic", iterations: int = 30, ridge: float = 0.0,
+                 bandwidth: float | None = None, power: float = 0.5, centering: bool = True):
+        self.kernel = kernel
+        self.iterations = iterations
+        self.ridge = ridge
+        self.bandwidth = bandwidth
+        self.power = power
+        self.centering = centering
+
+    def fit(self, X: Any, Y: Any, M: Any = None) -> RFM:
+        """Learn features and predictor from inputs X (n, d) and targets Y (n, outputs).
+
+        ``M`` is the initial feature matrix (default the identity).
+        """
+        bandwidth = resolve_bandwidth(self.kernel, self.bandwidth)
+        check_int("iterations", self.iterations, 1)
+        check_number("ridge", self.ridge, allow_zero=True)
+        check_number("power", self.power)
+        X = _check_matrix("X", X)
+        Y = _check_matrix("Y", Y, rows=X.shape[0])
+        xp = array_namespace(X)
+        d = X.shape[1]
+        M = xp.eye(d, dtype=X.dtype) if M is None else _check_matrix("M", M)
+        if M.shape != (d, d) or not bool(xp.allclose(M, M.T)):
+            raise ValueError(f"M must be a symmetric {d}×{d} matrix (d = X.shape[1]), "
+                             f"got shape {M.shape}" + ("" if M.shape != (d, d) else
+                                                       " that is not symmetric"))
+        for t in range(self.iterations):
+            K = gram(self.kernel, M, X, X, bandwidth)
+            self.alpha_, self.jitter_ = solve_ridge(K, Y, self.ridge)
+            if t < self.iterations - 1:
+                G = agop(self.kernel, M, self.alpha_, X, bandwidth, centering=self.centering)
+                M = psd_power(G, self.power)
+        self.M_, self.X_ = M, X
+        return self
+
+    def predict(self, X: Any) -> Any:
+        """Predictions K(X, X_train; M_) α of the fitted machine, shape (n, outputs)."""
+        if not hasattr(self, "M_"):
+            raise RuntimeError("this RFM is not fitted yet; call fit(X, Y) first")
+        X = _check_matrix("X", X)
+        if X.shape[1] != self.X_.shape[1]:
+            raise ValueError(f"X has {X.shape[1]} columns but the RFM was fitted on "
+                             f"{self.X_.shape[1]}")
+        return predict(self.kernel, self.M_, X, self.X_, self.alpha_,
+                       resolve_bandwidth(self.kernel, self.bandwidth))
+
+
+def random_circulant_features(p: int, seed: int = 0, op: str = "add") -> Any:
+    """Random block-circulant features (seed 000, "random circulant features").
+
+    Builds ``B = [[A, C], [Cᵀ, A]]`` with ``A = I − (1/p) 𝟙𝟙ᵀ`` (c₁ = 1, c₂ = −1/p) and C a
+    circulant matrix whose first column is drawn iid from U[0, 1] and centred (as seed 000's
+    code does), arranged for the operation: ``C[a, b]`` a function of a − b for ``add``, of
+    a + b for ``sub``, and the same in discrete-log coordinates for ``mul`` and ``div``
+    (row and column 0 stay zero). Returns the feature matrix ``M = B^½`` (eigenvalues
+    clipped at 0, which equals the real part of the paper code's ``sqrtm``), ready for a
+    kernel machine: ``RFM(iterations=1).fit(X, Y, M=M)`` generalises without iterating.
+    """
+    check_op(op, p)
+    if op not in ("add", "sub", "mul", "div"):
+        raise ValueError(f"op={op!r}: random circulant features exist for add, sub, mul, div")
+    generator = backend.rng((int(seed), 3))
+    size = p if op in ("add", "sub") else p - 1
+    column = generator.uniform(size=size)
+    column -= column.mean()
+    i = np.arange(size)
+    circulant = column[(i[:, None] - i[None, :]) % size]     # C[i, j] = column[i − j]
+    if op in ("sub", "div"):
+        circulant = circulant[:, ::-1]                       # a function of i + j instead
+    C = np.zeros((p, p))
+    if op in ("add", "sub"):
+        C[:] = circulant
+    else:
+        antilog = discrete_log(p)[2]
+        C[np.ix_(antilog, antilog)] = circulant
+    A = np.eye(p) - np.ones((p, p)) / p
+    B = np.block([[A, C], [C.T, A]])
+    return psd_power(backend.asarray(B), 0.5)
