@@ -136,8 +136,10 @@ def erf(x: Any) -> Any:
     return cupyx.scipy.special.erf(x)
 
 
-def cholesky_solve(A: Any, B: Any) -> Any:
+def cholesky_solve(A: Any, B: Any, overwrite: bool = False) -> Any:
     """Solve ``A X = B`` for symmetric positive-definite ``A`` by a Cholesky factorisation.
+
+    With ``overwrite=True`` the factor may replace ``A`` in memory (no n×n copy on NumPy).
 
     Raises
     ------
@@ -146,7 +148,10 @@ def cholesky_solve(A: Any, B: Any) -> Any:
     """
     xp = array_namespace(A, B)
     if xp is np:
-        factor = scipy.linalg.cho_factor(A, lower=True, check_finite=False)
+        # A is symmetric, so its transpose (Fortran order for a C array) is the same matrix
+        # and LAPACK can factor it in place.
+        factor = scipy.linalg.cho_factor(A.T, lower=True, overwrite_a=overwrite,
+                                         check_finite=False)
         return scipy.linalg.cho_solve(factor, B, check_finite=False)
     import cupyx
     import cupyx.scipy.linalg

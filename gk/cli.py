@@ -85,12 +85,16 @@ def _run_rfm(args: argparse.Namespace) -> int:
 
 def _run_plot(args: argparse.Namespace) -> int:
     from gk.io import open_run
-    from gk.plot import trajectory
+    from gk.plot import features, trajectory
 
     ds = open_run(args.path)
     out = args.out or Path(args.path).with_suffix(".png")
     trajectory(ds, panels=args.panels, path=out)
     print(f"wrote {out}")
+    if args.features is not None:
+        features_out = out.with_name(f"{out.stem}_features{out.suffix}")
+        features(ds, snapshots=args.features or None, path=features_out)
+        print(f"wrote {features_out}")
     return 0
 
 
@@ -117,8 +121,11 @@ def parser() -> argparse.ArgumentParser:
     plot = commands.add_parser("plot", help="figure of a trajectory file")
     plot.add_argument("path", type=Path, help="a .nc trajectory")
     plot.add_argument("--out", type=Path, help="image file (default: PATH with .png)")
-    plot.add_argument("--panels", nargs="+", default=["loss", "accuracy", "ipr"],
-                      choices=list(PANELS), help="panels to draw")
+    plot.add_argument("--panels", nargs="+", choices=list(PANELS),
+                      help="panels to draw (default: by the run's kind)")
+    plot.add_argument("--features", nargs="*", type=int, metavar="SNAPSHOT",
+                      help="also draw the feature matrix M at these snapshots "
+                           "(none given: first, middle, last) into PATH_features.png")
     commands.add_parser("info", help="version, backend, device and dtype")
     return main
 

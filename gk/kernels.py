@@ -16,7 +16,7 @@ Conventions (``bandwidth`` L > 0, d²_M(x, z) = (x − z)ᵀ M (x − z))::
 
     quadratic   k = (xᵀMz)²                 β = 2 xᵀMz,          γ = 0
     gaussian    k = exp(−d²_M / L)          β = 2k / L,          γ = −2k / L
-    laplace     k = exp(−d_M / L)           β = k / (L d_M),     γ = −k / (L d_M)   (0 at d_M = 0)
+    laplace     k = exp(−d_M / L)           β = k / (L d_M),     γ = −k / (L d_M)   (0 where x = z)
 
 Seed 000's code multiplies the quadratic kernel by 3 (ridgeless regression cancels it) and
 writes the Gaussian as exp(−d²/(2σ²)) with σ = 2.5: that is L = 2σ² = 12.5 here.
@@ -92,7 +92,7 @@ def from_inner_products(kernel: str, XMZ: Any, x_norm: Any, z_norm: Any,
 
 
 def gram(kernel: str, M: Any, X: Any, Z: Any, bandwidth: float | None = None,
-         p: int | None = None, chunk: int = 8192) -> Any:
+         p: int | None = None, chunk: int = 4096) -> Any:
     """The Gram matrix K[i, j] = k(x_i, z_j; M), built ``chunk`` rows at a time.
 
     ``X`` and ``Z`` are dense (n, 2p) arrays or one-hot pairs ``(a, b)``
@@ -101,12 +101,13 @@ def gram(kernel: str, M: Any, X: Any, Z: Any, bandwidth: float | None = None,
     check_kernel(kernel)
     xp = array_namespace(M)
     n = len(X[0]) if isinstance(X, tuple) else X.shape[0]
-    parts = []
+    m = len(Z[0]) if isinstance(Z, tuple) else Z.shape[0]
+    K = xp.empty((n, m), dtype=M.dtype)
     for start in range(0, n, chunk):
         rows = slice(start, start + chunk)
         X_part = (X[0][rows], X[1][rows]) if isinstance(X, tuple) else X[rows]
-        parts.append(from_inner_products(kernel, *inner_products(M, X_part, Z, p), bandwidth))
-    return parts[0] if len(parts) == 1 else xp.concatenate(parts, axis=0)
+        K[rows] = from_inner_products(kernel, *inner_products(M, X_part, Z, p), bandwidth)
+    return K
 
 
 def gradient_weights(kernel: str, K: Any, XMZ: Any, x_norm: Any, z_norm: Any,
@@ -121,7 +122,10 @@ def gradient_weights(kernel: str, K: Any, XMZ: Any, x_norm: Any, z_norm: Any,
     if kernel == "gaussian":
         beta = (2 / bandwidth) * K
         return beta, -beta
-    distance = xp.sqrt(_mahalanobis_sq(XMZ, x_norm, z_norm))
-    safe = xp.where(distance > 0, distance, 1)
-    beta = xp.where(distance > 0, K / (bandwidth * safe), 0)
+    squared = _mahalanobis_sq(XMZ, x_norm, z_norm)
+    # d² from inner products carries round-off of order ε(xᵀMx + zᵀMz): below that the
+    # points coincide, and the gradient of exp(−d/L) there is taken to be 0
+    apart = squared > 1e-12 * (x_norm[:, None] + z_norm[None, :])
+    distance = xp.sqrt(xp.where(apart, squared, 1))
+    beta = xp.where(apart, K / (bandwidth * distance), 0)
     return beta, -beta

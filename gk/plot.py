@@ -11,7 +11,10 @@ if "MPLBACKEND" not in os.environ:
     matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
+
+from gk.tasks import discrete_log  # noqa: E402
 
 PANELS = {
     "loss": ("loss", (("train_loss", "train"), ("test_loss", "test")), True),
@@ -19,13 +22,22 @@ PANELS = {
     "norms": ("weight norm", (("w1_norm", "‖W1‖"), ("w2_norm", "‖W2‖")), False),
     "grad_norm": ("gradient norm", (("grad_norm", "‖∇L‖"),), True),
     "ipr": ("IPR₂ of W1", (("ipr", "IPR"),), False),
+    "circulant_deviation": ("circulant deviation D(C)", (("circulant_deviation", "D"),), True),
+    "agop_alignment": ("alignment ρ(M_t, M*)", (("agop_alignment", "ρ"),), False),
 }
 """Panel name → (y label, ((variable, legend label), ...), log y axis)."""
 
 
-def trajectory(ds: xr.Dataset, panels: Sequence[str] = ("loss", "accuracy", "ipr"),
+DEFAULT_PANELS = {
+    "step": ("loss", "accuracy", "ipr"),
+    "iteration": ("accuracy", "loss", "circulant_deviation", "agop_alignment"),
+}
+"""Panels drawn by default for network runs (``step``) and RFM runs (``iteration``)."""
+
+
+def trajectory(ds: xr.Dataset, panels: Sequence[str] | None = None,
                path: str | os.PathLike | None = None, title: str | None = None):
-    """Plot a run's curves against its steps, one panel per entry of ``panels``.
+    """Plot a run's curves against its steps or iterations, one panel per entry of ``panels``.
 
     Every model of the dataset is drawn (one line per model and variable).
 
@@ -33,8 +45,8 @@ def trajectory(ds: xr.Dataset, panels: Sequence[str] = ("loss", "accuracy", "ipr
     ----------
     ds : xarray.Dataset
         A trajectory (:func:`gk.io.open_run`).
-    panels : sequence of str
-        Names from :data:`PANELS`.
+    panels : sequence of str, optional
+        Names from :data:`PANELS`; by default :data:`DEFAULT_PANELS` of the run's kind.
     path : path-like, optional
         Where to save the figure (PNG, PDF, ... by suffix).
 
@@ -42,10 +54,11 @@ def trajectory(ds: xr.Dataset, panels: Sequence[str] = ("loss", "accuracy", "ipr
     -------
     matplotlib.figure.Figure
     """
+    time_dim = "step" if "step" in ds.dims else "iteration"
+    panels = DEFAULT_PANELS[time_dim] if panels is None else panels
     unknown = [name for name in panels if name not in PANELS]
     if unknown:
         raise ValueError(f"panels={unknown!r} unknown; allowed: {', '.join(PANELS)}")
-    time_dim = "step" if "step" in ds.dims else "iteration"
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     for ax, name in zip(axes[0], panels, strict=True):
         ylabel, curves, log = PANELS[name]
@@ -62,6 +75,65 @@ def trajectory(ds: xr.Dataset, panels: Sequence[str] = ("loss", "accuracy", "ipr
         ax.legend(fontsize="small")
         ax.grid(alpha=0.3)
     fig.suptitle(title or ds.attrs.get("title", ""))
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def operand_order(p: int, op: str | None) -> np.ndarray:
+    """Order of the 2p inputs in which a feature matrix shows its structure.
+
+    Natural order for additive ops; for ``mul`` and ``div`` each operand's indices in
+    discrete-log order g⁰, g¹, ..., g^{p−2}, with 0 last (seed 000 reorders so).
+    """
+    if op not in ("mul", "div"):
+        return np.arange(2 * p)
+    order = np.append(discrete_log(p)[2], 0)
+    return np.concatenate([order, p + order])
+
+
+def features(ds: xr.Dataset, snapshots: Sequence[int] | None = None, model: int = 0,
+             variable: str = "M", no_diagonal: bool = True,
+             path: str | os.PathLike | None = None):
+    """Heat-maps of a feature matrix (RFM's ``M``) at chosen snapshots.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A trajectory holding ``variable`` on the ``snapshot`` dimension.
+    snapshots : sequence of int, optional
+        Iterations (or steps) to draw; default: the first, middle and last snapshot.
+    no_diagonal : bool
+        Blank the diagonal, whose large values hide the structure (as seed 000 shows M).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if variable not in ds:
+        raise ValueError(f"variable={variable!r} is not in the dataset; it has "
+                         f"{', '.join(map(str, ds.data_vars))}")
+    available = ds.snapshot.values.tolist()
+    if snapshots is None:
+        snapshots = sorted({available[0], available[len(available) // 2], available[-1]})
+    missing = [s for s in snapshots if s not in available]
+    if missing:
+        raise ValueError(f"snapshots={missing} were not stored; stored: {available}")
+    p, op = int(ds.attrs["p"]), ds.attrs.get("op")
+    order = operand_order(p, op)
+    fig, axes = plt.subplots(1, len(snapshots), figsize=(3.8 * len(snapshots), 3.6),
+                             squeeze=False)
+    for ax, snapshot in zip(axes[0], snapshots, strict=True):
+        matrix = ds[variable].sel(snapshot=snapshot).isel(model=model).values
+        matrix = matrix[np.ix_(order, order)]
+        if no_diagonal:
+            matrix = matrix - np.diag(np.diag(matrix))
+        image = ax.imshow(matrix, cmap="RdBu_r", vmin=-abs(matrix).max(), vmax=abs(matrix).max())
+        ax.set_title(f"{variable} at {snapshot}" + (" (log order)" if op in ("mul", "div")
+                                                    else ""))
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.suptitle(f"{ds.attrs.get('title', '')}, model {model}")
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120)

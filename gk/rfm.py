@@ -32,6 +32,7 @@ from gk.config import RunConfig, check_int, check_number, configure
 from gk.kernels import (
     DEFAULT_BANDWIDTH,
     check_kernel,
+    from_inner_products,
     gradient_weights,
     gram,
     inner_products,
@@ -78,11 +79,13 @@ def solve_ridge(K: Any, Y: Any, ridge: float = 0.0) -> tuple[Any, float]:
     """
     xp = array_namespace(K)
     scale = float(xp.mean(xp.diagonal(K)))
+    diagonal = xp.arange(K.shape[0])
     epsilon = 0.0
     while True:
-        system = K + (ridge + epsilon * scale) * xp.eye(K.shape[0], dtype=K.dtype)
+        system = K.copy()  # the one n×n copy: the factorisation overwrites it
+        system[diagonal, diagonal] += ridge + epsilon * scale
         try:
-            return backend.cholesky_solve(system, Y), epsilon
+            return backend.cholesky_solve(system, Y, overwrite=True), epsilon
         except np.linalg.LinAlgError:
             if epsilon >= JITTER_STOP:
                 raise
@@ -183,9 +186,9 @@ def agop_general(kernel: str, M: Any, alpha: Any, X: Inputs, bandwidth: float | 
     second, mean = 0, 0
     for start in range(0, n, chunk):
         rows = _take(X, slice(start, start + chunk))
-        XMZ, x_norm, z_norm = inner_products(M, rows, X, p)
-        K = gram(kernel, M, rows, X, bandwidth, p)
-        beta, gamma = gradient_weights(kernel, K, XMZ, x_norm, z_norm, bandwidth)
+        products = inner_products(M, rows, X, p)
+        K = from_inner_products(kernel, *products, bandwidth)
+        beta, gamma = gradient_weights(kernel, K, *products, bandwidth)
         U = _jacobian_vectors(beta, alpha, X, p)
         if gamma is not None:
             U += (gamma @ alpha)[:, :, None] * dense(rows, p, xp)[:, None, :]
