@@ -1,11 +1,26 @@
 """gk: a toolkit for research on grokking.
 
-Submodules: :mod:`gk.backend`, :mod:`gk.tasks`, :mod:`gk.fourier`, :mod:`gk.optim`,
-:mod:`gk.mlp`, :mod:`gk.io`, :mod:`gk.plot` and :mod:`gk.cli`.
+Submodules: :mod:`gk.backend`, :mod:`gk.tasks`, :mod:`gk.fourier`, :mod:`gk.losses`,
+:mod:`gk.optim`, :mod:`gk.mlp`, :mod:`gk.kernels`, :mod:`gk.rfm`, :mod:`gk.measures`,
+:mod:`gk.io`, :mod:`gk.config`, :mod:`gk.plot` and :mod:`gk.cli` (the last two are imported
+when first used: ``import gk.plot``).
 """
 
 __version__ = "0.1.0"
 
-from gk import backend, fourier, io, mlp, optim, tasks  # noqa: E402
+from gk import (  # noqa: E402
+    backend,
+    config,
+    fourier,
+    io,
+    kernels,
+    losses,
+    measures,
+    mlp,
+    optim,
+    rfm,
+    tasks,
+)
 
-__all__ = ["__version__", "backend", "fourier", "io", "mlp", "optim", "tasks"]
+__all__ = ["__version__", "backend", "config", "fourier", "io", "kernels", "losses",
+           "measures", "mlp", "optim", "rfm", "tasks"]

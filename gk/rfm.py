@@ -155,22 +155,36 @@ def agop_quadratic(M: Any, alpha: Any, X: Inputs, p: int | None = None,
 
 
 def _jacobian_vectors(beta: Any, alpha: Any, centers: Inputs, p: int | None) -> Any:
-    """V[i, c] = Σ_j β_ij α_jc x_j for every row i of β, shape (rows, classes, d).
+    """V[u, i, c] = Σ_j β_ij α_jc x_ju for every row i of β, shape (d, rows, classes).
 
-    For one-hot pairs the sum over j is grouped by a_j (first half) and b_j (second half):
-    2p products of β's columns in each group with α, O(rows·n·p) in all.
+    The input coordinate u comes first so that each coordinate's block is contiguous. For
+    one-hot pairs x_ju is 1 only where a_j = u (first half) or b_j = u − p (second half),
+    so the sum over j is grouped by operand: 2p products of β's columns in each group with
+    α, O(rows·n·p) in all instead of O(rows·n·p·d).
     """
     xp = array_namespace(beta)
     if not isinstance(centers, tuple):
-        return (beta @ (alpha[:, :, None] * centers[:, None, :]).reshape(len(alpha), -1)
-                ).reshape(beta.shape[0], alpha.shape[1], -1)
-    V = xp.zeros((beta.shape[0], alpha.shape[1], 2 * p), dtype=beta.dtype)
+        weighted = alpha[:, None, :] * centers[:, :, None]            # (n, d, classes)
+        V = beta @ weighted.reshape(len(alpha), -1)                  # (rows, d·classes)
+        return V.reshape(beta.shape[0], centers.shape[1], -1).transpose(1, 0, 2)
+    V = xp.zeros((2 * p, beta.shape[0], alpha.shape[1]), dtype=beta.dtype)
     for half, operand in enumerate(centers):
         host = backend.to_numpy(operand)
         for value in np.unique(host):
             group = xp.asarray(np.flatnonzero(host == value))
-            V[:, :, half * p + int(value)] = beta[:, group] @ alpha[group]
+            V[half * p + int(value)] = beta[:, group] @ alpha[group]
     return V
+
+
+def _add_input_term(V: Any, weights: Any, rows: Inputs, p: int | None) -> None:
+    """V[u, i, c] += weights[i, c] · x_iu in place (the γ term of the Jacobian)."""
+    xp = array_namespace(V)
+    if not isinstance(rows, tuple):
+        V += rows.T[:, :, None] * weights[None]
+        return
+    samples = xp.arange(weights.shape[0])
+    for offset, operand in ((0, rows[0]), (p, rows[1])):  # each (u, i) once per operand
+        V[offset + operand, samples] += weights
 
 
 def agop_general(kernel: str, M: Any, alpha: Any, X: Inputs, bandwidth: float | None,
@@ -181,24 +195,23 @@ def agop_general(kernel: str, M: Any, alpha: Any, X: Inputs, bandwidth: float | 
     G = M [ (1/n) Σ_ic u_ic u_icᵀ − Σ_c ū_c ū_cᵀ (if centred) ] M. Training points are
     processed ``chunk`` at a time, so memory stays O(chunk·(n + p·d)).
     """
-    xp = array_namespace(M)
     n = _count(X)
-    second, mean = 0, 0
+    second, total = 0, 0
     for start in range(0, n, chunk):
         rows = _take(X, slice(start, start + chunk))
         products = inner_products(M, rows, X, p)
         K = from_inner_products(kernel, *products, bandwidth)
         beta, gamma = gradient_weights(kernel, K, *products, bandwidth)
-        U = _jacobian_vectors(beta, alpha, X, p)
+        V = _jacobian_vectors(beta, alpha, X, p)
         if gamma is not None:
-            U += (gamma @ alpha)[:, :, None] * dense(rows, p, xp)[:, None, :]
-        flat = U.reshape(-1, U.shape[-1])
-        second = second + flat.T @ flat
-        mean = mean + U.sum(axis=0)
+            _add_input_term(V, gamma @ alpha, rows, p)
+        flat = V.reshape(V.shape[0], -1)                              # (d, rows·classes)
+        second = second + flat @ flat.T
+        total = total + V.sum(axis=1)                                 # (d, classes)
     inner = second / n
     if centering:
-        mean = mean / n
-        inner = inner - mean.T @ mean
+        mean = total / n
+        inner = inner - mean @ mean.T
     return M @ inner @ M
 
 

@@ -74,3 +74,26 @@ def test_example_grokking_gd_quick_groks(tmp_path):
     ds = io.open_run(tmp_path / "grokking_gd_quick.nc")
     assert float(ds.test_acc[-1, 0]) >= 0.95
     assert "test accuracy ≥ 99% at step" in result.stdout
+
+
+def test_rfm_command_writes_file_and_plot_draws_features(tmp_path, capsys):
+    out = tmp_path / "rfm.nc"
+    assert main(["rfm", "--op", "mul", "--p", "11", "--iterations", "3", "--no-centering",
+                 "--out", str(out), "--no-progress"]) == 0
+    ds = io.open_run(out)
+    assert ds.sizes["iteration"] == 3 and io.config(ds)["centering"] is False
+    assert main(["plot", str(out), "--features", "0", "2"]) == 0
+    assert (tmp_path / "rfm.png").exists() and (tmp_path / "rfm_features.png").exists()
+    assert main(["plot", str(out), "--features", "7"]) == 2
+    assert "were not stored" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["rfm", "--kernel", "cubic"], "kernel='cubic'"),
+    (["rfm", "--kernel", "gaussian", "--bandwidth", "-1"], "bandwidth=-1.0"),
+    (["rfm", "--ridge", "-0.5"], "ridge=-0.5"),
+    (["rfm", "--iterations", "0"], "iterations=0"),
+])
+def test_rfm_bad_arguments_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
