@@ -9,8 +9,11 @@ predictors on the one-hot inputs ``e_a ⊕ e_b`` are compared on the test pairs:
   the operation, discrete-log order for × and ÷) and no iteration at all;
 - ``RFM``: Recursive Feature Machines after 30 iterations of M ← AGOP^½ (:func:`gk.rfm.run`).
 
-The random circulant features generalise at once, as well as or better than the features
-RFM learns. The kernel is the Gaussian exp(−d²_M / 12.5), i.e. σ = 2.5 in the paper code's
+The random circulant features generalise at once. At p = 61, α = 0.5 both they and RFM reach
+≈ 100% (M = I: 0%, or the share of pairs with a zero operand for × and ÷); with less data they
+do better than the learned features (α = 0.4, a + b, seed 0: 98% against RFM's 79%).
+
+The kernel is the Gaussian exp(−d²_M / 12.5), i.e. σ = 2.5 in the paper code's
 exp(−d²/(2σ²)), the default of its random-circulant script; ``--kernel quadratic`` uses
 k = (xᵀMz)². A table of test accuracies per operation, training fraction and seed is
 printed and saved as CSV, and a figure shows the feature block C of the random and of the
@@ -18,7 +21,7 @@ learned M (rows and columns reordered as for the circulant deviation).
 
     python examples/random_circulant.py                             # p = 61, α = 0.5, 3 seeds
     python examples/random_circulant.py --train-fraction 0.3 0.4 0.5 --rfm-iterations 0
-    python examples/random_circulant.py --quick                     # p = 31, a few seconds
+    python examples/random_circulant.py --quick                     # p = 31, α = 0.7, seconds
 """
 
 import argparse
@@ -80,10 +83,11 @@ def figure(blocks, p, title, path):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="p = 31, 2 seeds: a few seconds")
+    parser.add_argument("--quick", action="store_true", help="p = 31, α = 0.7, 2 seeds: seconds")
     parser.add_argument("--p", type=int, default=None, help="modulus (default 61, 31 quick)")
     parser.add_argument("--kernel", choices=("gaussian", "quadratic"), default="gaussian")
-    parser.add_argument("--train-fraction", type=float, nargs="+", default=[0.5])
+    parser.add_argument("--train-fraction", type=float, nargs="+", default=None,
+                        help="one or more α (default 0.5, 0.7 quick)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="seeds of the splits and of the random features (default 0 1 2, "
                              "0 1 quick)")
@@ -93,11 +97,12 @@ def main() -> None:
     args = parser.parse_args()
     p = args.p or (31 if args.quick else 61)
     seeds = args.seeds or ([0, 1] if args.quick else [0, 1, 2])
+    fractions = args.train_fraction or ([0.7] if args.quick else [0.5])
     name = "random_circulant" + ("_quick" if args.quick else "")
     args.out_dir.mkdir(parents=True, exist_ok=True)
 
-    rows, blocks = [], {"random": {}, "RFM": {}}
-    for fraction in args.train_fraction:
+    rows, blocks = [], {"random circulant": {}, "learned by RFM": {}}
+    for fraction in fractions:
         for op in OPS:
             rfm = [np.nan] * len(seeds)
             if args.rfm_iterations > 0:
@@ -105,21 +110,21 @@ def main() -> None:
                                 kernel=args.kernel, iterations=args.rfm_iterations,
                                 snapshot_every=args.rfm_iterations)
                 rfm = ds.test_acc.isel(iteration=-1).values.tolist()
-                blocks["RFM"][op] = ds.M.isel(snapshot=-1, model=0).values
+                blocks["learned by RFM"][op] = ds.M.isel(snapshot=-1, model=0).values
             for seed, rfm_acc in zip(seeds, rfm, strict=True):
                 plain, circulant, M = kernel_machines(op, p, fraction, seed, args.kernel)
-                blocks["random"].setdefault(op, M)
+                blocks["random circulant"].setdefault(op, M)
                 rows.append(dict(op=op, train_fraction=fraction, seed=seed,
                                  identity=plain, random_circulant=circulant, rfm=rfm_acc))
 
-    rfm_label = f"RFM ({args.rfm_iterations} it.)"
+    rfm_label = f"RFM ({args.rfm_iterations} it.)" if args.rfm_iterations > 0 else "RFM (off)"
     print(f"\ntest accuracy, {args.kernel} kernel, p = {p}")
     print(f"{'op':<5} {'α':>5} {'seed':>5} {'M = I':>8} {'random circ.':>13} {rfm_label:>13}")
     for row in rows:
         print(f"{row['op']:<5} {row['train_fraction']:>5.2f} {row['seed']:>5} "
               f"{row['identity']:>8.3f} {row['random_circulant']:>13.3f} {row['rfm']:>13.3f}")
     print("\nmean over seeds")
-    for fraction in args.train_fraction:
+    for fraction in fractions:
         for op in OPS:
             group = [r for r in rows if r["op"] == op and r["train_fraction"] == fraction]
             means = [np.mean([r[k] for r in group]) for k in ("identity", "random_circulant",
@@ -132,10 +137,10 @@ def main() -> None:
         writer = csv.DictWriter(file, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    if not blocks["RFM"]:
-        del blocks["RFM"]
+    if not blocks["learned by RFM"]:
+        del blocks["learned by RFM"]
     figure(blocks, p, f"seed 000: feature block C (seed {seeds[0]}, α = "
-           f"{args.train_fraction[-1]}, {args.kernel} kernel, p = {p})",
+           f"{fractions[-1]}, {args.kernel} kernel, p = {p})",
            args.out_dir / f"{name}.png")
     print(f"wrote {table} and {args.out_dir / name}.png")
 

@@ -2,21 +2,22 @@
 
 A kernel machine with the quadratic kernel k(x, z) = (xᵀMz)², solved ridgeless on half of
 the pairs (a, b) mod 61, with its features updated by M ← AGOP^½ for 30 iterations, on
-each of a + b, a − b, a·b and a / b. The train loss is 0 from the first iteration; test
-accuracy and test loss stay flat for several iterations and then jump, while the two
-measures of hidden progress move from the start: the circulant deviation of the feature
-block (after the discrete-log reordering for × and ÷) falls and the AGOP alignment with the
-final features rises. The figure has one panel per measure (test accuracy, test loss,
-circulant deviation, AGOP alignment) with one curve per operation; one netCDF file per
-operation is written to ``--out-dir``, and a table of when test accuracy passes 50% and 90%
-is printed.
+each of a + b, a − b, a·b and a / b. The train loss is 0 (below 1e-29) from the first
+iteration; test accuracy stays at its starting value for about 10 iterations and then
+reaches ≈ 100% within 5 more, while the two measures of hidden progress move from the start:
+the circulant deviation of the feature block (after the discrete-log reordering for × and ÷)
+falls from iteration 2 on and the AGOP alignment with the final features rises.
 
-    python examples/rfm_grokking.py                     # p = 61, α = 0.5 (the paper's setting)
+The figure has one panel per measure (test accuracy, test loss, circulant deviation, AGOP
+alignment) with one curve per operation; one netCDF file per operation is written to
+``--out-dir``, and a table of when test accuracy first reaches 50% and 90% is printed.
+
+    python examples/rfm_grokking.py                     # p = 61, α = 0.5: ~5 s an op, one core
     python examples/rfm_grokking.py --kernel gaussian   # exp(−d²_M / 12.5), the code's σ = 2.5
     python examples/rfm_grokking.py --quick             # p = 31, α = 0.7, a few seconds
 
 With α = 0.5 a small modulus does not generalise fully in 30 iterations (at p = 31 the
-final test accuracy is 50 to 70%): ``--quick`` therefore trains on 70% of the pairs, where
+final test accuracy is 51 to 72%): ``--quick`` therefore trains on 70% of the pairs, where
 p = 31 shows the same flat-then-sharp rise and ends at ≥ 97% for every operation.
 """
 
@@ -36,6 +37,7 @@ import gk.rfm  # noqa: E402
 OPS = {"add": "a + b", "sub": "a − b", "mul": "a · b", "div": "a / b"}
 PAPER = dict(p=61, train_fraction=0.5, iterations=30)
 QUICK = dict(p=31, train_fraction=0.7, iterations=30)
+STYLES = (".-", "x--", ".-", "x--")  # + and − (× and ÷) nearly coincide: tell them apart
 PANELS = (  # variable, y label, log scale
     ("test_acc", "test accuracy", False),
     ("test_loss", "test loss (MSE)", False),
@@ -54,8 +56,8 @@ def figure(runs, title, path):
     """One panel per measure, one curve per operation."""
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
     for ax, (variable, label, log) in zip(axes.flat, PANELS, strict=True):
-        for op, ds in runs.items():
-            ax.plot(ds.iteration, ds[variable].isel(model=0), marker=".", label=OPS[op])
+        for (op, ds), style in zip(runs.items(), STYLES, strict=False):
+            ax.plot(ds.iteration, ds[variable].isel(model=0), style, label=OPS[op])
         ax.set_ylabel(label)
         if log:
             ax.set_yscale("log")

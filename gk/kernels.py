@@ -44,7 +44,8 @@ def check_kernel(kernel: str) -> None:
         raise ValueError(f"kernel={kernel!r} is not a kernel; allowed: {', '.join(KERNELS)}")
 
 
-def inner_products(M: Any, X: Any, Z: Any, p: int | None = None) -> tuple[Any, Any, Any]:
+def inner_products(M: Any, X: Any, Z: Any, p: int | None = None,
+                   out: Any = None) -> tuple[Any, Any, Any]:
     """``(X M Zᵀ, diag(X M Xᵀ), diag(Z M Zᵀ))`` for dense rows or one-hot pairs.
 
     Parameters
@@ -52,7 +53,10 @@ def inner_products(M: Any, X: Any, Z: Any, p: int | None = None) -> tuple[Any, A
     M : array, shape (2p, 2p)
     X, Z : array of shape (n, 2p), or a pair ``(a, b)`` of int arrays of shape (n,)
         One-hot pairs ``e_a ⊕ e_b`` are given by their operands (then ``p`` is needed).
+    out : array, shape (n, m), optional
+        Where to write X M Zᵀ.
     """
+    xp = array_namespace(M)
     if isinstance(X, tuple):
         a, b = X
         XM = M[a] + M[p + b]                                   # rows of M: (n, 2p)
@@ -62,10 +66,11 @@ def inner_products(M: Any, X: Any, Z: Any, p: int | None = None) -> tuple[Any, A
         x_norm = (XM * X).sum(axis=1)
     if isinstance(Z, tuple):
         c, d = Z
-        XMZ = XM[:, c] + XM[:, p + d]
+        XMZ = xp.take(XM, c, axis=1, out=out)                  # column gathers: O(n·m)
+        XMZ += xp.take(XM, p + d, axis=1)
         z_norm = M[c, c] + M[c, p + d] + M[p + d, c] + M[p + d, p + d]
     else:
-        XMZ = XM @ Z.T
+        XMZ = xp.matmul(XM, Z.T, out=out)
         z_norm = ((Z @ M) * Z).sum(axis=1)
     return XMZ, x_norm, z_norm
 
@@ -74,21 +79,28 @@ def _rows(array: Any) -> Any:
     return array_namespace(array).arange(array.shape[0])
 
 
-def _mahalanobis_sq(XMZ: Any, x_norm: Any, z_norm: Any) -> Any:
+def _mahalanobis_sq(XMZ: Any, x_norm: Any, z_norm: Any, out: Any = None) -> Any:
     xp = array_namespace(XMZ)
-    return xp.clip(x_norm[:, None] + z_norm[None, :] - 2 * XMZ, 0, None)
+    squared = xp.multiply(XMZ, -2, out=out)
+    squared += x_norm[:, None]
+    squared += z_norm[None, :]
+    return xp.clip(squared, 0, None, out=squared)
 
 
 def from_inner_products(kernel: str, XMZ: Any, x_norm: Any, z_norm: Any,
-                        bandwidth: float | None) -> Any:
-    """The Gram matrix from the inner products of :func:`inner_products`."""
+                        bandwidth: float | None, out: Any = None) -> Any:
+    """The Gram matrix from the inner products of :func:`inner_products`.
+
+    With ``out`` (which may be ``XMZ`` itself) the result is computed in that array.
+    """
     xp = array_namespace(XMZ)
     if kernel == "quadratic":
-        return XMZ * XMZ
-    squared = _mahalanobis_sq(XMZ, x_norm, z_norm)
-    if kernel == "gaussian":
-        return xp.exp(-squared / bandwidth)
-    return xp.exp(-xp.sqrt(squared) / bandwidth)
+        return xp.multiply(XMZ, XMZ, out=out)
+    K = _mahalanobis_sq(XMZ, x_norm, z_norm, out=out)
+    if kernel == "laplace":
+        K = xp.sqrt(K, out=K)
+    K *= -1 / bandwidth
+    return xp.exp(K, out=K)
 
 
 def gram(kernel: str, M: Any, X: Any, Z: Any, bandwidth: float | None = None,
@@ -96,7 +108,8 @@ def gram(kernel: str, M: Any, X: Any, Z: Any, bandwidth: float | None = None,
     """The Gram matrix K[i, j] = k(x_i, z_j; M), built ``chunk`` rows at a time.
 
     ``X`` and ``Z`` are dense (n, 2p) arrays or one-hot pairs ``(a, b)``
-    (see :func:`inner_products`). Memory beyond the result is O(chunk·m).
+    (see :func:`inner_products`). Each chunk is computed in place in the result, so memory
+    beyond it is O(chunk·(m + p)).
     """
     check_kernel(kernel)
     xp = array_namespace(M)
@@ -106,7 +119,9 @@ def gram(kernel: str, M: Any, X: Any, Z: Any, bandwidth: float | None = None,
     for start in range(0, n, chunk):
         rows = slice(start, start + chunk)
         X_part = (X[0][rows], X[1][rows]) if isinstance(X, tuple) else X[rows]
-        K[rows] = from_inner_products(kernel, *inner_products(M, X_part, Z, p), bandwidth)
+        part = K[rows]
+        products = inner_products(M, X_part, Z, p, out=part)
+        from_inner_products(kernel, *products, bandwidth, out=part)
     return K
 
 

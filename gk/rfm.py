@@ -229,6 +229,9 @@ def resolve_bandwidth(kernel: str, bandwidth: float | None) -> float | None:
     check_kernel(kernel)
     if bandwidth is None:
         return DEFAULT_BANDWIDTH[kernel]
+    if DEFAULT_BANDWIDTH[kernel] is None:
+        raise ValueError(f"bandwidth={bandwidth!r} has no meaning for kernel={kernel!r}; "
+                         "leave it None")
     if not np.isfinite(bandwidth) or bandwidth <= 0:
         raise ValueError(f"bandwidth={bandwidth!r} is not allowed; it must be finite and > 0")
     return float(bandwidth)
@@ -445,7 +448,7 @@ class RFM:
     M_ : array, shape (d, d)
         The feature matrix of the final predictor.
     alpha_ : array, shape (n, outputs)
-        Coefficients of the final predictor f(x) = K(x, X; M_) α.
+        Coefficients of the final predictor f(x) = K(x, X; ``M_``) α.
     jitter_ : float
         The relative jitter the final solve needed (0 if none).
     """
@@ -487,7 +490,7 @@ class RFM:
         return self
 
     def predict(self, X: Any) -> Any:
-        """Predictions K(X, X_train; M_) α of the fitted machine, shape (n, outputs)."""
+        """Predictions K(X, X_train; ``M_``) α of the fitted machine, shape (n, outputs)."""
         if not hasattr(self, "M_"):
             raise RuntimeError("this RFM is not fitted yet; call fit(X, Y) first")
         X = _check_matrix("X", X)

@@ -73,3 +73,32 @@ def test_evaluate_on_gpu_task(cupy_backend):
     task = tasks.modular("add", 11)
     result = mlp.evaluate(mlp.init(11, 16, seed=0), task)
     assert 0 <= result["accuracy"] <= 1
+
+
+def test_rfm_run_agrees_with_numpy(cupy_backend, monkeypatch):
+    from gk import rfm
+
+    options = dict(op="mul", p=13, iterations=5, kernel="gaussian")
+    on_gpu = rfm.run(**options)
+    monkeypatch.setenv("GK_BACKEND", "numpy")
+    on_cpu = rfm.run(**options)
+    assert on_gpu.attrs["backend"] == "cupy"
+    np.testing.assert_allclose(on_gpu.test_loss, on_cpu.test_loss, rtol=1e-8)
+    np.testing.assert_allclose(on_gpu.M, on_cpu.M, atol=1e-6 * float(abs(on_cpu.M).max()))
+
+
+def test_rfm_agop_on_gpu_matches_numpy(cupy_backend):
+    from gk import rfm, tasks
+
+    xp = cupy_backend
+    p = 11
+    task = tasks.modular("add", p)
+    split = task.split(0.5, 0)
+    a, b = task.a[split.train], task.b[split.train]
+    alpha = np.random.default_rng(0).standard_normal((len(a), p))
+    M = np.eye(2 * p) + 0.1
+    for kernel in ("quadratic", "laplace"):
+        on_cpu = rfm.agop(kernel, M, alpha, (a, b), 2.5, p)
+        on_gpu = rfm.agop(kernel, xp.asarray(M), xp.asarray(alpha),
+                          (xp.asarray(a), xp.asarray(b)), 2.5, p)
+        np.testing.assert_allclose(backend.to_numpy(on_gpu), on_cpu, rtol=1e-10)

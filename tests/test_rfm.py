@@ -156,6 +156,7 @@ def test_run_file_round_trip(tmp_path):
 @pytest.mark.parametrize("options, error, match", [
     (dict(kernel="cubic"), ValueError, "kernel='cubic'"),
     (dict(kernel="gaussian", bandwidth=0.0), ValueError, "bandwidth=0.0"),
+    (dict(kernel="quadratic", bandwidth=2.0), ValueError, "no meaning"),
     (dict(ridge=-1.0), ValueError, "ridge=-1.0"),
     (dict(power=0.0), ValueError, "power=0.0"),
     (dict(iterations=0), ValueError, "iterations=0"),
