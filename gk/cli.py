@@ -83,6 +83,50 @@ def _run_rfm(args: argparse.Namespace) -> int:
     return _run_model(args, RFMConfig, run)
 
 
+def _add_analytic(commands) -> None:
+    from gk.analytic import SOLVABLE
+
+    parser = commands.add_parser(
+        "analytic", help="accuracy of the analytic Fourier weights (seed 001) against width",
+        description="Accuracy of the closed-form weights of seed 001 (eqs. 6, 7, 12) on all "
+                    "pairs, for every width, activation and seed; a table, a .nc file, a plot.")
+    parser.add_argument("--op", default="add", help=f"one of {', '.join(SOLVABLE)}")
+    parser.add_argument("--p", type=int, default=97)
+    parser.add_argument("--widths", type=int, nargs="+",
+                        default=[8, 16, 32, 64, 128, 256, 512, 1024])
+    parser.add_argument("--activations", nargs="+", default=["quadratic", "relu", "gelu", "tanh"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--branches", choices=["one", "all"], default="one",
+                        help="read out one branch of F⁻¹ (the paper) or all of them")
+    parser.add_argument("--out", type=Path, help="netCDF file for the curve")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--plot", type=Path, help="figure of accuracy against width")
+
+
+def _run_analytic(args: argparse.Namespace) -> int:
+    from gk import io
+    from gk.analytic import width_curve
+    from gk.plot import width_curve as plot_width_curve
+
+    for path in (args.out, args.plot):
+        if path is not None and not path.parent.is_dir():
+            raise ValueError(f"{path}: folder {path.parent} does not exist")
+    if args.out is not None:
+        io.check_out(args.out, args.overwrite)
+    ds = width_curve(args.op, args.p, args.widths, args.activations, args.seeds,
+                     branches=args.branches)
+    table = ds.accuracy.mean("seed").to_pandas()
+    print(f"accuracy on all pairs of {args.op} mod {args.p} (mean over seeds {args.seeds}):")
+    print(table.to_string(float_format=lambda x: f"{x:.4f}"))
+    if args.out is not None:
+        ds.to_netcdf(args.out)
+        print(f"wrote {args.out}")
+    if args.plot is not None:
+        plot_width_curve(ds, path=args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def _run_plot(args: argparse.Namespace) -> int:
     from gk.io import open_run
     from gk.plot import features, trajectory
@@ -118,6 +162,7 @@ def parser() -> argparse.ArgumentParser:
     commands = main.add_subparsers(dest="command", required=True)
     _add_run_command(commands, "train", TrainConfig, "train two-layer networks (seed 001)")
     _add_run_command(commands, "rfm", RFMConfig, "run Recursive Feature Machines (seed 000)")
+    _add_analytic(commands)
     plot = commands.add_parser("plot", help="figure of a trajectory file")
     plot.add_argument("path", type=Path, help="a .nc trajectory")
     plot.add_argument("--out", type=Path, help="image file (default: PATH with .png)")
@@ -133,8 +178,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gk`` command; returns the exit status."""
     args = parser().parse_args(argv)
-    run = {"train": _run_train, "rfm": _run_rfm, "plot": _run_plot,
-           "info": _run_info}[args.command]
+    run = {"train": _run_train, "rfm": _run_rfm, "analytic": _run_analytic,
+           "plot": _run_plot, "info": _run_info}[args.command]
     try:
         return run(args)
     except (ValueError, TypeError, FileNotFoundError) as error:

@@ -138,3 +138,30 @@ def features(ds: xr.Dataset, snapshots: Sequence[int] | None = None, model: int 
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
+
+
+def width_curve(ds: xr.Dataset, path: str | os.PathLike | None = None):
+    """Accuracy of analytic weights against width, one line per activation (mean over
+    seeds, the band their range); seed 001, Fig. 4b and Fig. 5.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The result of :func:`gk.analytic.width_curve`.
+    """
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for activation in ds.activation.values:
+        accuracy = ds.accuracy.sel(activation=activation)
+        ax.plot(ds.width, accuracy.mean("seed"), marker="o", label=str(activation))
+        ax.fill_between(ds.width, accuracy.min("seed"), accuracy.max("seed"), alpha=0.2)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("width N")
+    ax.set_ylabel("accuracy on all pairs")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(title="activation")
+    ax.set_title(ds.attrs.get("title", ""))
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig

@@ -1,0 +1,242 @@
+"""Analytic Fourier weights that solve modular tasks without training (seed 001, Sec. 3).
+
+Claim I (eqs. 6–7) for a + b mod p, with neuron k holding frequency ν_k::
+
+    W1[k, n]     = cos(2π ν_k n / p + φ⁽¹⁾_k)          n = 0..p−1     (operand a)
+    W1[k, p + m] = cos(2π ν_k m / p + φ⁽²⁾_k)          m = 0..p−1     (operand b)
+    W2[q, k]     = cos(−2π ν_k q / p − φ⁽³⁾_k),        φ⁽³⁾ = φ⁽¹⁾ + φ⁽²⁾  (eq. 12)
+
+With φ = z² the output is ≈ δ(n + m − q) (eq. 13–16): the constructive term survives and
+the rest cancels on average over the random phases. Claim II (eq. 18) replaces n, m by
+f1(n), f2(m), which solves f1(n) + f2(m) mod p; the corollary (eq. 19) reads out F⁻¹(q),
+which solves F(f1(n) + f2(m)). Multiplication and division become additions of discrete
+logarithms, over Z_{p−1}. Appendix A writes the same solution with complex exponentials.
+
+Everything is described by an :class:`Encoding`: which residue each operand value and each
+output class stands for, in a cyclic group Z_P (P = p, or p − 1 for logarithms).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from gk import backend
+from gk.config import check_int
+from gk.mlp.model import ACTIVATIONS, Params, check_activation, forward
+from gk.tasks import discrete_log, is_prime, modular
+
+SOLVABLE = ("add", "sub", "x2+y2", "(x+y)2", "mul", "div")
+"""Named ops with a closed form; any f1(n) + f2(m), optionally inside F, is solvable too."""
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How a task maps to addition in a cyclic group Z_P.
+
+    Attributes
+    ----------
+    modulus : int
+        P, the size of the group the Fourier waves live on.
+    first, second : numpy.ndarray
+        f1(n), f2(m) ∈ Z_P of each operand value (−1: the value has no image, e.g. log 0).
+    readout : list of list of int
+        For each output class q, the residues s with F(s) = q (its branches of F⁻¹).
+    """
+
+    modulus: int
+    first: np.ndarray
+    second: np.ndarray
+    readout: list[list[int]] = field(repr=False)
+
+    @property
+    def branches(self) -> int:
+        """The largest number of branches of F⁻¹ over the classes."""
+        return max(len(r) for r in self.readout)
+
+
+def _inverse_images(p: int, F: Callable[[np.ndarray], np.ndarray], modulus: int) -> list:
+    images = np.asarray(F(np.arange(modulus))) % p
+    return [np.flatnonzero(images == q).tolist() for q in range(p)]
+
+
+def encoding(op: str | None, p: int, f1: Callable | None = None, f2: Callable | None = None,
+             F: Callable | None = None) -> Encoding:
+    """The :class:`Encoding` of a named op or of user functions f1, f2 (and F).
+
+    Raises
+    ------
+    ValueError
+        For an op without a closed form, or ``mul``/``div`` with a p that is not prime.
+    """
+    values = np.arange(p)
+    if op is None or f1 is not None:
+        if f1 is None or f2 is None:
+            raise ValueError("give both f1 and f2 (functions of an int array), or a named op")
+        first, second = np.asarray(f1(values)) % p, np.asarray(f2(values)) % p
+        return Encoding(p, first, second, _inverse_images(p, F or (lambda s: s), p))
+    if op in ("mul", "div"):
+        if not is_prime(p):
+            raise ValueError(f"op={op!r} needs a prime p for its discrete logarithm, got p={p}")
+        _, log, antilog = discrete_log(p)
+        second = log if op == "mul" else np.where(log >= 0, (-log) % (p - 1), -1)
+        readout = [[] for _ in range(p)]
+        for k, value in enumerate(antilog):
+            readout[value].append(k)
+        return Encoding(p - 1, log, second, readout)
+    forms = {"add": (values, values, None), "sub": (values, -values, None),
+             "x2+y2": (values**2, values**2, None), "(x+y)2": (values, values, np.square)}
+    if op not in forms:
+        raise ValueError(f"op={op!r} has no closed form; solvable: {', '.join(SOLVABLE)}, or "
+                         "f1(n) + f2(m) given as f1=, f2= (and F= for F(f1 + f2))")
+    first, second, outer = forms[op]
+    readout = _inverse_images(p, outer or (lambda s: s), p)
+    return Encoding(p, first % p, second % p, readout)
+
+
+def frequencies(width: int, modulus: int, generator: np.random.Generator) -> np.ndarray:
+    """ν_k of each neuron: random distinct frequencies from 1..⌊(P−1)/2⌋; wider networks
+    repeat the whole set (each repetition a fresh random order), so that every prefix of
+    the neurons is itself a valid network of that width."""
+    available = np.arange(1, (modulus - 1) // 2 + 1)
+    repeats = -(-width // len(available))
+    return np.concatenate([generator.permutation(available) for _ in range(repeats)])[:width]
+
+
+def weights(op: str | None = "add", p: int = 97, width: int = 512, seed: int = 0,
+            activation: str = "quadratic", f1: Callable | None = None,
+            f2: Callable | None = None, F: Callable | None = None,
+            branches: str = "one", complex: bool = False, dtype: Any = "float64") -> Params:
+    """Network weights that solve a modular task in closed form (seed 001, eqs. 6, 7, 12).
+
+    Parameters
+    ----------
+    op : str or None
+        ``add``, ``sub``, ``x2+y2`` (eq. 30), ``(x+y)2`` (eq. 31), ``mul`` or ``div`` (through
+        the discrete logarithm); None with ``f1``, ``f2`` (and ``F``) given.
+    p, width, seed : int
+        Modulus, number of neurons N, seed of the frequencies ν_k and phases φ⁽¹⁾, φ⁽²⁾.
+    activation : str
+        φ of the network (App. B: the weights also work for other activations).
+    f1, f2 : callable, optional
+        Claim II (eq. 18): solve f1(n) + f2(m) mod p (integer arrays in, out).
+    F : callable, optional
+        The corollary (eq. 19): solve F(f1(n) + f2(m)) by reading out F⁻¹(q).
+    branches : {"one", "all"}
+        Where F⁻¹ has several branches (square roots for ``(x+y)2``): ``"one"`` reads out one
+        root per class, as the paper does, so about 1/b of the pairs are right; ``"all"``
+        sums the waves of every branch, which makes the read-out exact.
+    complex : bool
+        App. A (eqs. 20–21): W1 = e^{i(2πν n/P + φ)}, W2 = e^{−i(2πν q/P + φ⁽³⁾)}; the network's
+        output is the real part. With width ≥ P every frequency is present and it is exact.
+    dtype : {"float64", "float32"}
+
+    Returns
+    -------
+    Params
+        W1 (N, 2p), W2 (p, N), for :func:`gk.mlp.evaluate` and every other network function.
+
+    Notes
+    -----
+    For ``mul`` (``div``) the operands 0 have no logarithm: their columns of W1 are 0, and
+    class 0 is never read out, so the 2p − 1 (p − 1) pairs with a zero operand are not
+    solved: accuracy at most 1 − (2p − 1)/p² (1 − 1/p) on the task's pairs.
+    """
+    check_int("width", width, 1)
+    check_int("seed", seed, 0)
+    check_activation(activation)
+    if complex and activation != "quadratic":
+        raise ValueError(f"complex=True is the quadratic network of App. A; got "
+                         f"activation={activation!r}")
+    if branches not in ("one", "all"):
+        raise ValueError(f"branches={branches!r}; allowed: 'one', 'all'")
+    code = encoding(op, p, f1, f2, F)
+    generator = backend.rng((int(seed), 4))
+    nu = frequencies(width, code.modulus, generator) if not complex else (
+        np.resize(generator.permutation(code.modulus), width))
+    phase1, phase2 = generator.uniform(0, 2 * np.pi, (2, width))
+    W1, W2 = _waves(code, nu, phase1, phase2, branches, complex, p)
+    dtype = backend.check_dtype(dtype)
+    if complex:
+        dtype = np.result_type(dtype, np.complex64)
+    return Params(backend.asarray(W1, dtype), backend.asarray(W2, dtype), activation)
+
+
+def _waves(code: Encoding, nu: np.ndarray, phase1: np.ndarray, phase2: np.ndarray,
+           branches: str, complex: bool, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """W1 and W2 of eqs. 6–7 (or 20–21) for an encoding; rows of W1 are neurons."""
+    omega = 2 * np.pi * nu / code.modulus
+    wave = (lambda angle: np.exp(1j * angle)) if complex else np.cos
+    W1 = np.zeros((len(nu), 2 * p), dtype=complex if complex else float)
+    for offset, values, phase in ((0, code.first, phase1), (p, code.second, phase2)):
+        defined = values >= 0
+        columns = offset + np.flatnonzero(defined)
+        W1[:, columns] = wave(omega[:, None] * values[defined][None, :] + phase[:, None])
+    phase3 = phase1 + phase2                                   # eq. 12
+    W2 = np.zeros((p, len(nu)), dtype=W1.dtype)
+    for q, residues in enumerate(code.readout):
+        chosen = residues if branches == "all" else residues[:1]
+        for s in chosen:
+            W2[q] += wave(-(omega * s + phase3))
+    return W1, W2
+
+
+def width_curve(op: str = "add", p: int = 97, widths: Sequence[int] = (8, 16, 32, 64, 128,
+                256, 512, 1024), activations: Sequence[str] = ("quadratic", "relu", "gelu",
+                "tanh"), seeds: Sequence[int] = (0, 1, 2), **options: Any) -> xr.Dataset:
+    """Accuracy of the analytic weights against width (seed 001, Fig. 4b and App. B, Fig. 5).
+
+    Each seed draws the weights of the largest width once; a network of width N is its first
+    N neurons (see :func:`frequencies`), so the outputs of all widths come from one forward
+    pass, accumulated neuron block by neuron block.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``accuracy`` and ``correct_output`` (mean output on the correct class) over
+        (width, activation, seed).
+    """
+    widths = sorted(int(w) for w in widths)
+    for w in widths:
+        check_int("width", w, 1)
+    for activation in activations:
+        check_activation(activation)
+    task = modular(op, p)
+    shape = (len(widths), len(activations), len(seeds))
+    accuracy, correct_output = np.zeros(shape), np.zeros(shape)
+    for j, activation in enumerate(activations):
+        for s, seed in enumerate(seeds):
+            params = weights(op, p, widths[-1], seed, activation, **options).as_batch()
+            for i, f in enumerate(_prefix_outputs(params, task, widths)):
+                f = backend.to_numpy(f)
+                accuracy[i, j, s] = (f.argmax(axis=-1) == task.c).mean()
+                correct_output[i, j, s] = f[np.arange(task.size), task.c].mean()
+    coords = {"width": widths, "activation": list(activations), "seed": list(seeds)}
+    dims = ("width", "activation", "seed")
+    return xr.Dataset(
+        {"accuracy": (dims, accuracy, {"long_name": "accuracy on all pairs"}),
+         "correct_output": (dims, correct_output,
+                            {"long_name": "mean output on the correct class"})},
+        coords, {"op": op, "p": p, "title": f"analytic weights: {op} mod {p}"})
+
+
+def _prefix_outputs(params: Params, task, widths: list[int]):
+    """Yield the outputs (P, p) on all pairs of the networks made of the first N neurons,
+    for each N in ``widths`` (ascending)."""
+    xp = backend.array_namespace(params.W1)
+    a, b = xp.asarray(task.a)[None], xp.asarray(task.b)[None]
+    total, done = 0, 0
+    for width in widths:
+        block = Params(params.W1[:, done:width], params.W2[:, :, done:width], params.activation)
+        f, _ = forward(block, a, b)                 # (2 / block width) Σ_block W2 φ(W1 x)
+        total = total + f[0] * ((width - done) / 2)
+        done = width
+        yield (2 / width) * total
+
+
+__all__ = ["ACTIVATIONS", "Encoding", "SOLVABLE", "encoding", "frequencies", "weights",
+           "width_curve"]
