@@ -167,11 +167,11 @@ def weights(op: str | None = "add", p: int = 97, width: int = 512, seed: int = 0
 
 
 def _waves(code: Encoding, nu: np.ndarray, phase1: np.ndarray, phase2: np.ndarray,
-           branches: str, complex: bool, p: int) -> tuple[np.ndarray, np.ndarray]:
-    """W1 and W2 of eqs. 6–7 (or 20–21) for an encoding; rows of W1 are neurons."""
+           branches: str, exponential: bool, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """W1 and W2 of eqs. 6–7 (or, ``exponential``, 20–21); rows of W1 are neurons."""
     omega = 2 * np.pi * nu / code.modulus
-    wave = (lambda angle: np.exp(1j * angle)) if complex else np.cos
-    W1 = np.zeros((len(nu), 2 * p), dtype=complex if complex else float)
+    wave = (lambda angle: np.exp(1j * angle)) if exponential else np.cos
+    W1 = np.zeros((len(nu), 2 * p), dtype=np.complex128 if exponential else np.float64)
     for offset, values, phase in ((0, code.first, phase1), (p, code.second, phase2)):
         defined = values >= 0
         columns = offset + np.flatnonzero(defined)

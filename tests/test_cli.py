@@ -97,3 +97,19 @@ def test_rfm_command_writes_file_and_plot_draws_features(tmp_path, capsys):
 def test_rfm_bad_arguments_exit_2(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_analytic_command_prints_curve_and_writes_files(tmp_path, capsys):
+    out, png = tmp_path / "curve.nc", tmp_path / "curve.png"
+    assert main(["analytic", "--p", "13", "--widths", "4", "32", "--activations",
+                 "quadratic", "relu", "--seeds", "0", "--out", str(out), "--plot",
+                 str(png)]) == 0
+    printed = capsys.readouterr().out
+    assert "quadratic" in printed and "relu" in printed
+    import xarray as xr
+
+    with xr.open_dataset(out) as ds:
+        assert float(ds.accuracy.sel(width=32, activation="quadratic", seed=0)) == 1.0
+    assert png.stat().st_size > 0
+    assert main(["analytic", "--op", "x2+xy+y2", "--p", "13"]) == 2
+    assert "no closed form" in capsys.readouterr().err
