@@ -1,13 +1,10 @@
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from gk import io
 from gk.cli import main
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def test_info_prints_version_backend_device_dtype(capsys):
@@ -64,16 +61,6 @@ def test_python_dash_m_gk_runs():
     result = subprocess.run([sys.executable, "-m", "gk", "--help"], capture_output=True,
                             text=True)
     assert result.returncode == 0 and "train" in result.stdout
-
-
-def test_example_grokking_gd_quick_groks(tmp_path):
-    result = subprocess.run([sys.executable, str(EXAMPLES / "grokking_gd.py"), "--quick",
-                             "--out-dir", str(tmp_path)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "grokking_gd_quick.png").stat().st_size > 0
-    ds = io.open_run(tmp_path / "grokking_gd_quick.nc")
-    assert float(ds.test_acc[-1, 0]) >= 0.95
-    assert "test accuracy ≥ 99% at step" in result.stdout
 
 
 def test_rfm_command_writes_file_and_plot_draws_features(tmp_path, capsys):
