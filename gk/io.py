@@ -324,15 +324,25 @@ def task_writer(out: str | os.PathLike, time_dim: str, config: Any, task: Any,
 
 
 class Recorder:
-    """Keeps a run's logged rows and snapshots in memory and streams them to a writer.
+    """Keeps a run's logged rows and snapshots in memory and streams them to its file.
 
-    Every model's run uses one: it builds the returned dataset and the file from the same
-    rows, so the two always agree.
+    Every model's run uses one, as a context manager that closes the file however the run
+    ends; it builds the returned dataset and the file from the same rows, so the two agree::
+
+        with Recorder("step", config, task, is_train, dims, out) as recorder:
+            recorder.log(0, {"train_loss": ...})
+        ds = recorder.dataset()
     """
 
-    def __init__(self, time_dim: str, n_models: int, writer: TrajectoryWriter | None = None):
+    def __init__(self, time_dim: str, config: Any, task: Any, is_train: np.ndarray,
+                 dims: dict[str, int], out: str | os.PathLike | None = None,
+                 overwrite: bool = False):
         self.time_dim = time_dim
-        self.writer = writer
+        self.config, self.task, self.is_train = config, task, is_train
+        self.writer = None if out is None else task_writer(out, time_dim, config, task,
+                                                           is_train, dims, overwrite)
+        self.status = "complete"
+        n_models = len(is_train)
         self.times: list[int] = []
         self.rows: list[dict[str, np.ndarray]] = []
         self.snapshot_times: list[int] = []
@@ -369,14 +379,21 @@ class Recorder:
         """True once every model has a non-finite loss."""
         return bool((self.diverged >= 0).all())
 
-    def close(self, status: str) -> None:
-        """Finish the file, if there is one: per-model divergence, status, final name."""
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        """Finish the file, if there is one: per-model divergence, ``status`` (or
+        ``interrupted`` if the run raised), final name."""
+        if error is not None:
+            self.status = "interrupted"
         if self.writer is not None:
             self.writer.write_static("diverged_step", self.diverged, ("model",))
-            self.writer.close(status)
+            self.writer.close(self.status)
 
-    def dataset(self, config: Any, task: Any, is_train: np.ndarray, status: str) -> xr.Dataset:
+    def dataset(self) -> xr.Dataset:
         """The run as an xarray Dataset, with the same variables as its file."""
+        config, task, is_train, status = self.config, self.task, self.is_train, self.status
         pair = ("model", "pair")
         data_vars = {name: ((self.time_dim, "model"), np.stack([r[name] for r in self.rows]))
                      for name in self.rows[0]}

@@ -39,7 +39,15 @@ from gk.kernels import (
 )
 from gk.losses import per_sample_loss
 from gk.measures import agop_alignment, circulant_deviation, feature_block
-from gk.tasks import Task, check_op, check_train_fraction, discrete_log, model_splits, modular
+from gk.tasks import (
+    Task,
+    check_op,
+    check_train_fraction,
+    discrete_log,
+    model_splits,
+    modular,
+    train_mask,
+)
 
 Inputs = Any
 """Dense rows (n, 2p) or one-hot pairs ``(a, b)`` of int arrays (see :mod:`gk.kernels`)."""
@@ -394,15 +402,10 @@ def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None
         io.check_out(out, overwrite)
     bandwidth = resolve_bandwidth(config.kernel, config.bandwidth)
     machines = _machines(task, splits, backend.check_dtype(config.dtype))
-    is_train = np.zeros((len(splits), task.size), dtype=bool)
-    for m, split in enumerate(splits):
-        is_train[m, split.train] = True
     dims = {"input": 2 * config.p, "input_2": 2 * config.p}
-    writer = None if out is None else io.task_writer(out, "iteration", config, task, is_train,
-                                                     dims, overwrite)
-    recorder = io.Recorder("iteration", config.n_models, writer)
     features = []
-    try:
+    with io.Recorder("iteration", config, task, train_mask(task, splits), dims, out,
+                     overwrite) as recorder:
         for t in tqdm(range(config.iterations), disable=not progress, unit="iteration"):
             M_t = array_namespace(machines[0].M).stack([m.M for m in machines])
             rows = [_iteration(config, m, bandwidth, t == config.iterations - 1)
@@ -413,11 +416,7 @@ def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None
                 recorder.snapshot(t, {"M": (M_t, ("input", "input_2"))})
         recorder.write_series("agop_alignment", agop_alignment(np.stack(features),
                                                                features[-1][None]))
-    except BaseException:
-        recorder.close("interrupted")
-        raise
-    recorder.close("complete")
-    return recorder.dataset(config, task, is_train, "complete")
+    return recorder.dataset()
 
 
 def _check_matrix(name: str, values: Any, rows: int | None = None) -> Any:

@@ -178,6 +178,14 @@ def model_splits(task: Task, train_fractions: list[float], seeds: list[int]) -> 
     return splits
 
 
+def train_mask(task: Task, splits: list[Split]) -> np.ndarray:
+    """``mask[m, i]`` is True where pair i is in model m's training set, shape (M, P)."""
+    mask = np.zeros((len(splits), task.size), dtype=bool)
+    for m, split in enumerate(splits):
+        mask[m, split.train] = True
+    return mask
+
+
 def check_train_fraction(train_fraction: float) -> None:
     """Raise ValueError unless 0 < train_fraction ≤ 1."""
     if isinstance(train_fraction, bool) or not isinstance(train_fraction, (int, float)):

@@ -19,7 +19,15 @@ from gk.losses import check_loss
 from gk.mlp.model import Params, check_activation, loss_and_grads, pair_metrics
 from gk.mlp.model import init as init_params
 from gk.optim import Hyper, check_optimizer, init_state, update
-from gk.tasks import Split, Task, check_op, check_train_fraction, model_splits, modular
+from gk.tasks import (
+    Split,
+    Task,
+    check_op,
+    check_train_fraction,
+    model_splits,
+    modular,
+    train_mask,
+)
 
 PER_MODEL = ("seed", "train_fraction", "lr", "weight_decay")
 """Config fields that may be lists: one model per entry, trained together."""
@@ -203,10 +211,7 @@ class Evaluator:
     def __init__(self, task: Task, splits: list[Split], loss: str, dtype: Any):
         xp = backend.namespace()
         self.a, self.b, self.c = (xp.asarray(v) for v in (task.a, task.b, task.c))
-        is_train = np.zeros((len(splits), task.size), dtype=bool)
-        for m, split in enumerate(splits):
-            is_train[m, split.train] = True
-        self.is_train = is_train
+        self.is_train = is_train = train_mask(task, splits)
         self.train_mask = backend.asarray(is_train, dtype)
         self.test_mask = backend.asarray(~is_train, dtype)
         # Counts divide sums of 0/1 values, so a perfect accuracy is exactly 1.0.
@@ -279,17 +284,10 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
     params = init_params(config.p, config.width, list(config.per_model("seed")),
                          config.activation, config.init_scale, config.dtype)
     dims = {"neuron": config.width, "input": 2 * config.p, "output": config.p}
-    writer = None if out is None else io.task_writer(out, "step", config, task,
-                                                     evaluator.is_train, dims, overwrite)
-    recorder = io.Recorder("step", config.n_models, writer)
-    try:
+    with io.Recorder("step", config, task, evaluator.is_train, dims, out, overwrite) as recorder:
         with np.errstate(over="ignore", invalid="ignore"):
-            status = _run(config, task, splits, params, evaluator, recorder, progress)
-    except BaseException:
-        recorder.close("interrupted")
-        raise
-    recorder.close(status)
-    return recorder.dataset(config, task, evaluator.is_train, status)
+            recorder.status = _run(config, task, splits, params, evaluator, recorder, progress)
+    return recorder.dataset()
 
 
 def _run(config: TrainConfig, task: Task, splits: list[Split], params: Params,
