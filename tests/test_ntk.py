@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+
+from gk import mlp, ntk, tasks
+from gk.mlp.model import ACTIVATIONS
+
+
+def _jacobian(params, X):
+    """∂f_k(x)/∂θ built entry by entry from the definition f = (2/N) W2 φ(W1 x)."""
+    phi, dphi = ACTIVATIONS[params.activation]
+    N, d = params.W1.shape
+    p = params.p
+    c = 2 / N
+    J = np.zeros((len(X), p, N * d + p * N))
+    for s, x in enumerate(X):
+        h = params.W1 @ x
+        for k in range(p):
+            for i in range(N):
+                for j in range(d):
+                    J[s, k, i * d + j] = c * params.W2[k, i] * dphi(h[i]) * x[j]
+                J[s, k, N * d + k * N + i] = c * phi(h[i])
+    return J
+
+
+def _small(activation="quadratic", p=5, width=6, seed=0):
+    params = mlp.init(p, width, seed=seed, activation=activation, init_scale=0.8)
+    task = tasks.modular("add", p)
+    rows = np.arange(0, task.size, 3)
+    return params, task, rows
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_closed_form_equals_jacobian_product_for_every_kind(activation):
+    params, task, rows = _small(activation)
+    X = task.one_hot_inputs(rows)
+    J = _jacobian(params, X)
+    full = np.einsum("akt,blt->abkl", J, J)
+    scale = np.abs(full).max()
+    pairs = (task.a[rows], task.b[rows])
+    for x in (X, pairs):
+        assert np.abs(ntk.gram(params, x, kind="full") - full).max() <= 1e-10 * scale
+        trace = np.einsum("abkk->ab", full)
+        assert np.abs(ntk.gram(params, x, kind="trace", chunk=4) - trace).max() <= 1e-10 * scale
+        block = ntk.gram(params, x, kind="block", outputs=(1, 3))
+        assert np.abs(block - full[:, :, 1, 3]).max() <= 1e-10 * scale
+    v = np.random.default_rng(1).standard_normal((len(rows), params.p))
+    dense = np.einsum("abkl,bl->ak", full, v)
+    for x in (X, pairs):
+        assert np.abs(ntk.matvec(params, x, v) - dense).max() <= 1e-10 * np.abs(dense).max()
+
+
+def test_ntk_agrees_with_backward_pass_jacobian():
+    """Rows of the Jacobian from gk.mlp.backward (an independent code path)."""
+    params, task, rows = _small("gelu")
+    batch = params.as_batch()
+    a, b = task.a[rows][None], task.b[rows][None]
+    _, cache = mlp.forward(batch, a, b)
+    columns = []
+    for s in range(len(rows)):
+        for k in range(params.p):
+            G = np.zeros((1, len(rows), params.p))
+            G[0, s, k] = 1
+            grads = mlp.backward(batch, a, b, cache, G)
+            columns.append(np.concatenate([grads["W1"].ravel(), grads["W2"].ravel()]))
+    J = np.array(columns)
+    expected = (J @ J.T).reshape(len(rows), params.p, len(rows), params.p).transpose(0, 2, 1, 3)
+    np.testing.assert_allclose(ntk.gram(params, (task.a[rows], task.b[rows]), kind="full"),
+                               expected, rtol=1e-10, atol=1e-12)
+
+
+def test_gram_is_symmetric_positive_semidefinite():
+    params, task, rows = _small("relu", p=7, width=16)
+    K = ntk.gram(params, (task.a, task.b))
+    np.testing.assert_allclose(K, K.T, rtol=1e-12)
+    assert np.linalg.eigvalsh(K).min() > -1e-10 * np.abs(K).max()
+
+
+def test_quadratic_ntk_at_init_has_the_derived_mean():
+    """E[Θ_kk(x, x′)] = (4/N)(4 + 6s²), s = x·x′, for W ~ N(0, 1) and φ = z².
+
+    First term: c² Σ_i E[h_i² h′_i²] with (h, h′) Gaussian of variances 2, 2 and covariance s:
+    E = 4 + 2s², so c²·N·(4 + 2s²). Second: c² s Σ_i E[W2²] E[4 h h′] = c²·N·4s² (s·4s).
+    Sum: (4/N²)·N·(4 + 6s²) = (4/N)(4 + 6s²).
+    """
+    p, width = 5, 64
+    task = tasks.modular("add", p)
+    pairs = (np.array([0, 0, 0]), np.array([0, 0, 1]))       # (0,0) against (0,0), (0,1)
+    x2 = (np.array([0, 1, 2]), np.array([0, 0, 3]))           # s = 2, 1, 0
+    values = np.array([np.diagonal(ntk.gram(mlp.init(p, width, seed=s), pairs, x2, "block"))
+                       for s in range(400)])
+    expected = (4 / width) * (4 + 6 * np.array([2.0, 1.0, 0.0]) ** 2)
+    np.testing.assert_allclose(values.mean(axis=0), expected, rtol=0.05)
+    del task
+
+
+def test_bad_input_is_refused():
+    params, task, rows = _small()
+    with pytest.raises(ValueError, match="kind='diag'"):
+        ntk.gram(params, task.one_hot_inputs(rows), kind="diag")
+    with pytest.raises(ValueError, match="expected"):
+        ntk.gram(params, np.ones((3, 4)))
+    with pytest.raises(ValueError, match="neurons"):
+        ntk.gram(mlp.Params(params.W1, params.W2[:, :3]), task.one_hot_inputs(rows))
+    big = (np.zeros(3000, dtype=int), np.zeros(3000, dtype=int))
+    with pytest.raises(ValueError, match="use kind='trace' or matvec"):
+        ntk.gram(mlp.init(97, 8), big, kind="full")
