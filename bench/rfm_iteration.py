@@ -99,7 +99,7 @@ def problem(p: int) -> dict[str, Any]:
     Y = np.ascontiguousarray(split.targets("train"))
     M0 = np.eye(2 * p)
     K = gk.kernels.gram("quadratic", M0, train, train, None, p)
-    alpha, _ = gk.rfm.solve_ridge(K, Y, 0.0)
+    alpha, _ = gk.backend.solve_ridge(K, Y, 0.0)
     del K
     G = gk.rfm.agop("quadratic", M0, alpha, train, None, p, centering=True)
     M1 = np.ascontiguousarray(gk.backend.psd_power(G, 0.5))
@@ -119,7 +119,7 @@ def gk_iteration(M: Any, train: Any, test: Any, Y: Any, p: int) -> tuple[dict, d
 
     K = gk.kernels.gram("quadratic", M, train, train, None, p)
     lap("kernel")
-    alpha, jitter = gk.rfm.solve_ridge(K, Y, 0.0)
+    alpha, jitter = gk.backend.solve_ridge(K, Y, 0.0)
     lap("solve")
     del K
     G = gk.rfm.agop("quadratic", M, alpha, train, None, p, centering=True)

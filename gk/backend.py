@@ -162,6 +162,34 @@ def cholesky_solve(A: Any, B: Any, overwrite: bool = False) -> Any:
     return cupyx.scipy.linalg.solve_triangular(L, Y, lower=True, trans="T")
 
 
+JITTER_START = 1e-12
+JITTER_STOP = 1e-3
+
+
+def solve_ridge(K: Any, Y: Any, ridge: float = 0.0) -> tuple[Any, float]:
+    """Solve (K + λI) α = Y by Cholesky; return α and the jitter that had to be added.
+
+    Ridgeless kernel matrices (λ = 0) of low-rank features are often not numerically
+    positive definite. Then a jitter ε·mean(diag K) is added to the diagonal, with ε
+    rising from 1e-12 by factors of 10 until the factorisation succeeds (at most 1e-3);
+    the ε used is returned so that it can be recorded. Nothing fails silently: past 1e-3
+    the last error is raised.
+    """
+    xp = array_namespace(K)
+    scale = float(xp.mean(xp.diagonal(K)))
+    diagonal = xp.arange(K.shape[0])
+    epsilon = 0.0
+    while True:
+        system = K.copy()  # the one n×n copy: the factorisation overwrites it
+        system[diagonal, diagonal] += ridge + epsilon * scale
+        try:
+            return cholesky_solve(system, Y, overwrite=True), epsilon
+        except np.linalg.LinAlgError:
+            if epsilon >= JITTER_STOP:
+                raise
+            epsilon = JITTER_START if epsilon == 0 else epsilon * 10
+
+
 def psd_power(A: Any, power: float) -> Any:
     """Return ``A**power`` for a symmetric positive semi-definite ``A`` via ``eigh``.
 

@@ -27,7 +27,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from gk import backend, io
-from gk.backend import array_namespace, psd_power
+from gk.backend import array_namespace, psd_power, solve_ridge
 from gk.config import RunConfig, check_int, check_number, configure
 from gk.kernels import (
     DEFAULT_BANDWIDTH,
@@ -52,10 +52,6 @@ from gk.tasks import (
 Inputs = Any
 """Dense rows (n, 2p) or one-hot pairs ``(a, b)`` of int arrays (see :mod:`gk.kernels`)."""
 
-JITTER_START = 1e-12
-JITTER_STOP = 1e-3
-
-
 def _count(inputs: Inputs) -> int:
     return len(inputs[0]) if isinstance(inputs, tuple) else inputs.shape[0]
 
@@ -74,30 +70,6 @@ def dense(inputs: Inputs, p: int | None, xp: Any = np) -> Any:
     X[rows, a] = 1
     X[rows, p + b] = 1
     return X
-
-
-def solve_ridge(K: Any, Y: Any, ridge: float = 0.0) -> tuple[Any, float]:
-    """Solve (K + λI) α = Y by Cholesky; return α and the jitter that had to be added.
-
-    Ridgeless kernel matrices (λ = 0) of low-rank features are often not numerically
-    positive definite. Then a jitter ε·mean(diag K) is added to the diagonal, with ε
-    rising from 1e-12 by factors of 10 until the factorisation succeeds (at most 1e-3);
-    the ε used is returned so that it can be recorded. Nothing fails silently: past 1e-3
-    the last error is raised.
-    """
-    xp = array_namespace(K)
-    scale = float(xp.mean(xp.diagonal(K)))
-    diagonal = xp.arange(K.shape[0])
-    epsilon = 0.0
-    while True:
-        system = K.copy()  # the one n×n copy: the factorisation overwrites it
-        system[diagonal, diagonal] += ridge + epsilon * scale
-        try:
-            return backend.cholesky_solve(system, Y, overwrite=True), epsilon
-        except np.linalg.LinAlgError:
-            if epsilon >= JITTER_STOP:
-                raise
-            epsilon = JITTER_START if epsilon == 0 else epsilon * 10
 
 
 def predict(kernel: str, M: Any, inputs: Inputs, centers: Inputs, alpha: Any,
