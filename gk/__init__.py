@@ -1,9 +1,9 @@
 """gk: a toolkit for research on grokking.
 
 Submodules: :mod:`gk.backend`, :mod:`gk.tasks`, :mod:`gk.fourier`, :mod:`gk.losses`,
-:mod:`gk.optim`, :mod:`gk.mlp`, :mod:`gk.analytic`, :mod:`gk.kernels`, :mod:`gk.rfm`,
-:mod:`gk.measures`, :mod:`gk.io`, :mod:`gk.config`, :mod:`gk.plot` and :mod:`gk.cli` (the
-last two are imported when first used: ``import gk.plot``).
+:mod:`gk.optim`, :mod:`gk.mlp`, :mod:`gk.ntk`, :mod:`gk.analytic`, :mod:`gk.kernels`,
+:mod:`gk.rfm`, :mod:`gk.measures`, :mod:`gk.io`, :mod:`gk.config`, :mod:`gk.plot` and
+:mod:`gk.cli` (the last two are imported when first used: ``import gk.plot``).
 """
 
 __version__ = "0.1.0"
@@ -18,10 +18,11 @@ from gk import (  # noqa: E402
     losses,
     measures,
     mlp,
+    ntk,
     optim,
     rfm,
     tasks,
 )
 
 __all__ = ["__version__", "analytic", "backend", "config", "fourier", "io", "kernels", "losses",
-           "measures", "mlp", "optim", "rfm", "tasks"]
+           "measures", "mlp", "ntk", "optim", "rfm", "tasks"]

@@ -64,6 +64,8 @@ LONG_NAMES: dict[str, str] = {
     "diverged_step": "first logged step with a non-finite loss, -1 if none",
     "W1": "first-layer weights",
     "W2": "read-out weights",
+    "ntk_distance": "relative Frobenius distance of the NTK on the probe set from step 0",
+    "ntk_alignment": "alignment of the NTK on the probe set with the probe's targets",
     "iteration": "RFM iterations done before this one (M_0 = I at iteration 0)",
     "M": "feature matrix M_t used at the iteration",
     "circulant_deviation": "circulant deviation of the b-a block of M_t (seed 000)",
@@ -74,7 +76,8 @@ LONG_NAMES: dict[str, str] = {
 """``long_name`` of every variable gk writes; new measures add their names here."""
 
 UNITS = {"train_acc": "1", "test_acc": "1", "train_fraction": "1", "ipr": "1",
-         "agop_alignment": "1", "circulant_deviation": "1"}
+         "agop_alignment": "1", "circulant_deviation": "1", "ntk_distance": "1",
+         "ntk_alignment": "1"}
 
 
 class OutputExistsError(FileExistsError, ValueError):

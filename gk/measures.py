@@ -79,3 +79,19 @@ def agop_alignment(M: Any, M_final: Any) -> Any:
     xp = array_namespace(M)
     inner = (M * M_final).sum(axis=(-2, -1))
     return inner / (xp.sqrt((M * M).sum(axis=(-2, -1))) * xp.sqrt((M_final**2).sum()))
+
+
+def relative_distance(K: Any, K0: Any) -> Any:
+    """‖K − K₀‖_F / ‖K₀‖_F over the last two axes: how far a kernel moved (seed 002, the NTK
+    distance from initialisation)."""
+    xp = array_namespace(K)
+    return xp.sqrt(((K - K0) ** 2).sum(axis=(-2, -1)) / (K0**2).sum(axis=(-2, -1)))
+
+
+def kernel_alignment(K: Any, Y: Any) -> Any:
+    """Kernel–target alignment ⟨K, YYᵀ⟩_F / (‖K‖_F ‖YYᵀ‖_F) of a Gram matrix with targets
+    Y (n, outputs); 1 when K is a multiple of YYᵀ."""
+    xp = array_namespace(K)
+    target = Y @ Y.T
+    inner = (K * target).sum(axis=(-2, -1))
+    return inner / (xp.sqrt((K * K).sum(axis=(-2, -1))) * xp.sqrt((target**2).sum()))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gk.backend import array_namespace, scatter_add_rows
+from gk.backend import array_namespace, scatter_add_rows, solve_ridge, to_numpy
 from gk.mlp.model import ACTIVATIONS, Params
 
 KINDS = ("trace", "full", "block")
@@ -140,3 +140,29 @@ def matvec(params: Params, x: Any, v: Any, scale: float | None = None) -> Any:
     else:
         R = x @ (x.T @ U)
     return c * c * (first + (D * R) @ W2.T)
+
+
+def regression(params: Params, task: Any, split: Any, ridge: float = 0.0) -> dict[str, float]:
+    """Kernel ridge regression with the network's NTK: the "lazy" predictor (seed 002).
+
+    Solves (Θ(X, X) + λI) α = Y by Cholesky with Θ the trace kind (the same kernel for every
+    output) and predicts f(x) = Θ(x, X) α, starting from zero output. A network that stays in
+    the kernel regime can do no better.
+
+    Returns
+    -------
+    dict
+        ``train_acc``, ``test_acc``, ``jitter`` (see :func:`gk.backend.solve_ridge`).
+    """
+    xp = array_namespace(params.W1)
+    train = (xp.asarray(task.a[split.train]), xp.asarray(task.b[split.train]))
+    test = (xp.asarray(task.a[split.test]), xp.asarray(task.b[split.test]))
+    Y = xp.asarray(split.targets("train"), dtype=params.W1.dtype)
+    K = gram(params, train)
+    alpha, jitter = solve_ridge(K, Y, ridge)
+    result = {"jitter": jitter}
+    for part, inputs, c in (("train", train, task.c[split.train]),
+                            ("test", test, task.c[split.test])):
+        predicted = K @ alpha if part == "train" else gram(params, inputs, train) @ alpha
+        result[f"{part}_acc"] = float((to_numpy(predicted.argmax(axis=1)) == c).mean())
+    return result

@@ -104,3 +104,40 @@ def test_bad_input_is_refused():
     big = (np.zeros(3000, dtype=int), np.zeros(3000, dtype=int))
     with pytest.raises(ValueError, match="use kind='trace' or matvec"):
         ntk.gram(mlp.init(97, 8), big, kind="full")
+
+
+def test_training_logs_ntk_distance_and_alignment_on_a_probe():
+    ds = mlp.train(p=11, width=16, steps=40, lr=1.0, log_every=5, ntk_every=20,
+                   snapshot_every=20, ntk_probe=30, seed=[0, 1])
+    measured = ds.ntk_distance.dropna("step", how="all")
+    assert measured.step.values.tolist() == [0, 20, 40]
+    assert np.isnan(ds.ntk_distance.sel(step=5)).all()
+    assert (measured.sel(step=0) == 0).all() and (measured.sel(step=40) > 0).all()
+    task = tasks.modular("add", 11)
+    order = np.random.default_rng((0, 5)).permutation(task.size)[:30]
+    probe = (task.a[order], task.b[order])
+    params = mlp.load_params(ds, step=40).model(1)
+    start = mlp.load_params(ds, step=0).model(1)
+    K, K0 = ntk.gram(params, probe), ntk.gram(start, probe)
+    expected = np.linalg.norm(K - K0) / np.linalg.norm(K0)
+    assert float(ds.ntk_distance.sel(step=40)[1]) == pytest.approx(expected, rel=1e-10)
+    Y = task.one_hot_targets(order)
+    alignment = (K * (Y @ Y.T)).sum() / np.linalg.norm(K) / np.linalg.norm(Y @ Y.T)
+    assert float(ds.ntk_alignment.sel(step=40)[1]) == pytest.approx(alignment, rel=1e-10)
+
+
+@pytest.mark.parametrize("options, match", [
+    (dict(ntk_every=7, log_every=5), "multiple of log_every"),
+    (dict(ntk_every=5, ntk_probe=500), "larger than the task"),
+])
+def test_training_refuses_bad_ntk_options(options, match):
+    with pytest.raises(ValueError, match=match):
+        mlp.train(**{"p": 11, "width": 8, "steps": 5, "log_every": 5, **options})
+
+
+def test_ntk_regression_fits_all_training_pairs_but_does_not_generalise():
+    p = 23
+    task = tasks.modular("add", p)
+    result = ntk.regression(mlp.init(p, 256, seed=0), task, task.split(0.9, 0))
+    assert result["train_acc"] == 1.0
+    assert result["test_acc"] < 0.2        # the lazy predictor: no grokking (seed 002)

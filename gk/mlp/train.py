@@ -12,10 +12,11 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from gk import backend, io
+from gk import backend, io, ntk
 from gk.config import RunConfig, check_int, check_number, configure
 from gk.fourier import ipr
 from gk.losses import check_loss
+from gk.measures import kernel_alignment, relative_distance
 from gk.mlp.model import Params, check_activation, loss_and_grads, pair_metrics
 from gk.mlp.model import init as init_params
 from gk.optim import Hyper, check_optimizer, init_state, update
@@ -89,6 +90,13 @@ class TrainConfig(RunConfig):
         Steps between two logged rows (step 0 and the last step are always logged).
     snapshot_every : int
         Steps between two weight snapshots (the initial and final weights always kept).
+    ntk_every : int
+        Steps between two measurements of the NTK on a fixed probe set (seed 002): its
+        relative distance from initialisation ``ntk_distance`` and its alignment with the
+        targets ``ntk_alignment``. 0 (default) measures nothing; else a multiple of
+        ``log_every``.
+    ntk_probe : int
+        Number of pairs in the probe set (drawn once from the first seed).
     """
 
     op: str | Callable = "add"
@@ -111,6 +119,8 @@ class TrainConfig(RunConfig):
     dtype: str = "float64"
     log_every: int = 10
     snapshot_every: int = 1000
+    ntk_every: int = 0
+    ntk_probe: int = 256
 
     PER_MODEL = PER_MODEL
 
@@ -123,6 +133,11 @@ class TrainConfig(RunConfig):
         check_int("steps", self.steps, 0)
         check_int("log_every", self.log_every, 1)
         check_int("snapshot_every", self.snapshot_every, 1)
+        check_int("ntk_every", self.ntk_every, 0)
+        check_int("ntk_probe", self.ntk_probe, 1)
+        if self.ntk_every % self.log_every:
+            raise ValueError(f"ntk_every={self.ntk_every} must be a multiple of "
+                             f"log_every={self.log_every}")
         if self.batch_size is not None:
             check_int("batch_size", self.batch_size, 1)
         check_optimizer(self.optimizer)
@@ -203,6 +218,35 @@ def _norm(arrays: Sequence[Any]) -> Any:
     """Euclidean norm over all entries of each model's arrays, shape (M,)."""
     xp = backend.array_namespace(*arrays)
     return xp.sqrt(sum((x.reshape(x.shape[0], -1) ** 2).sum(axis=1) for x in arrays))
+
+
+class KernelProbe:
+    """The NTK (trace kind) of every model on a fixed probe set of pairs, compared with its
+    value at step 0: ``ntk_distance`` ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F and ``ntk_alignment`` with the
+    probe's targets (seed 002, Figs. 1–2). NaN at log steps between measurements."""
+
+    def __init__(self, task: Task, config: TrainConfig):
+        if config.ntk_probe > task.size:
+            raise ValueError(f"ntk_probe={config.ntk_probe} is larger than the task's "
+                             f"{task.size} pairs")
+        xp = backend.namespace()
+        order = backend.rng((config.per_model("seed")[0], 5)).permutation(task.size)
+        order = order[: config.ntk_probe]
+        self.pairs = (xp.asarray(task.a[order]), xp.asarray(task.b[order]))
+        self.targets = backend.asarray(task.one_hot_targets(order), config.dtype)
+        self.every = config.ntk_every
+        self.initial = None
+
+    def __call__(self, step: int, params: Params) -> dict[str, np.ndarray]:
+        M = params.W1.shape[0]
+        if step % self.every:
+            return {"ntk_distance": np.full(M, np.nan), "ntk_alignment": np.full(M, np.nan)}
+        xp = backend.array_namespace(params.W1)
+        K = xp.stack([ntk.gram(params.model(m), self.pairs) for m in range(M)])
+        if self.initial is None:
+            self.initial = K
+        return {"ntk_distance": backend.to_numpy(relative_distance(K, self.initial)),
+                "ntk_alignment": backend.to_numpy(kernel_alignment(K, self.targets))}
 
 
 class Evaluator:
@@ -294,6 +338,7 @@ def _run(config: TrainConfig, task: Task, splits: list[Split], params: Params,
          evaluator: Evaluator, recorder: io.Recorder, progress: bool) -> str:
     xp = backend.namespace()
     batches = Batches(task, splits, config.batch_size, config.dtype)
+    probe = KernelProbe(task, config) if config.ntk_every else None
     arrays = {"W1": params.W1, "W2": params.W2}
     state = init_state(config.optimizer, arrays)
     as_array = lambda name: xp.asarray(config.per_model(name), dtype=config.dtype)  # noqa: E731
@@ -307,6 +352,8 @@ def _run(config: TrainConfig, task: Task, splits: list[Split], params: Params,
             _, grads = loss_and_grads(params, a, b, c, weights, config.loss)
             if _is_log_step(step, config):
                 row = evaluator(params, grads)
+                if probe is not None:
+                    row.update(probe(step, params))
                 recorder.log(step, row)
                 if _is_snapshot_step(step, config):
                     recorder.snapshot(step, {"W1": (params.W1, ("neuron", "input")),
