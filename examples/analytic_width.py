@@ -14,7 +14,7 @@ the mean output on the correct class (eq. 16 says h_q(n, m) ≈ δ(n + m − q):
 the interference of the other waves averages out). It writes the curve as a netCDF file and
 the figure (:func:`gk.plot.width_curve`) to ``--out-dir``.
 
-    python examples/analytic_width.py            # p = 97, N = 8 … 2048, ~1 minute on 2 cores
+    python examples/analytic_width.py            # p = 97, N = 8 … 2048, ~10 s on 2 cores
     python examples/analytic_width.py --quick    # p = 23, N = 8 … 512, a few seconds
 
 The network's own normalisation 2/N is used for every activation (App. B writes
