@@ -19,13 +19,18 @@ Fig. 3 (``*_phases.png``): histograms of φ⁽¹⁾ + φ⁽²⁾ − φ⁽³⁾ 
 the initial weights spread it uniformly.
 
 It prints, for each network: the accuracy on the test pairs and on all pairs, the IPR of W1
-(:func:`gk.fourier.ipr`; 1/(2p) for weights spread over all frequencies, 1/4 for the
-analytic solution), the circular mean and the concentration R ∈ [0, 1] of the phase
-mismatch (:func:`gk.fourier.circular_statistics`), and the share of neurons whose
-dominant frequency is the same in both operands and the read-out.
+(:func:`gk.fourier.ipr`; about 1/p for random weights, 1/4 for the analytic solution), the
+circular mean and the concentration R ∈ [0, 1] of the phase mismatch
+(:func:`gk.fourier.circular_statistics`), the share of neurons with |mismatch| < π/8, and
+the share of neurons whose dominant frequency is the same in both operands and the read-out.
 
-    python examples/trained_vs_analytic.py           # p = 97, 2 × 8000 steps, ~7 min, 2 cores
-    python examples/trained_vs_analytic.py --quick   # p = 23, α = 0.7, N = 128, ~10 s
+    python examples/trained_vs_analytic.py           # p = 97, 2 × 8000 steps, ~9 min, 2 cores
+    python examples/trained_vs_analytic.py --quick   # p = 23, α = 0.9, N = 128, ~5 s
+
+``--quick`` trains on 90% of the pairs and gives AdamW lr 10⁻² (weight decay 1): at p = 23
+AdamW with lr 10⁻³ needs about 4000 steps to reach 100% test accuracy, and GD at α = 0.7
+does not generalise within 8000 steps; with these settings both networks reach 100% within
+the 2000 steps (GD at about step 600, AdamW at about 1500).
 """
 
 import argparse
@@ -169,7 +174,7 @@ def main() -> None:
         config = gk.io.config(ds)
         print(f"  {label}: lr {config['lr']:g}, weight decay {config['weight_decay']:g}")
     print(f"{'network':<9} {'test acc':>9} {'acc (all)':>10} {'IPR':>7} {'mismatch mean':>14} "
-          f"{'R':>6} {'same ν':>7} {'seconds':>8}")
+          f"{'R':>6} {'|Δφ|<π/8':>9} {'same ν':>7} {'seconds':>8}")
     for label, params in networks.items():
         accuracy = gk.mlp.evaluate(params, task)["accuracy"]
         test = float(runs[label].test_acc[-1, 0]) if label in runs else (
@@ -180,8 +185,9 @@ def main() -> None:
         same = np.mean((phase["frequency"] == phase["frequency_b"])
                        & (phase["frequency"] == phase["frequency_out"]))
         time_taken = f"{seconds[label]:.0f}" if label in seconds else ""
+        close = np.mean(np.abs(phase["mismatch"]) < np.pi / 8)
         print(f"{label:<9} {test:>9.4f} {accuracy:>10.4f} {ipr:>7.4f} {mean:>+14.3f} "
-              f"{R:>6.3f} {same:>7.2f} {time_taken:>8}")
+              f"{R:>6.3f} {close:>9.2f} {same:>7.2f} {time_taken:>8}")
     print("(analytic: test acc = accuracy on all pairs; IPR of the analytic solution: 0.25)")
     print(f"wrote {args.out_dir / name}_{{adamw,gd}}.nc, {args.out_dir / name}_preactivations.png"
           f" and {args.out_dir / name}_phases.png")

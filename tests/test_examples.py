@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from gk import io
 
@@ -43,3 +44,27 @@ def test_random_circulant_quick_generalises_without_iterations(tmp_path):
     assert (table["random_circulant"] >= 0.95).all()    # one solve, no feature learning
     assert (table["identity"] <= 0.1).all()             # the same machine with M = I
     assert (tmp_path / "random_circulant_quick.png").stat().st_size > 0
+
+
+def test_analytic_width_quick_reaches_full_accuracy(tmp_path):
+    run_example("analytic_width.py", "--out-dir", str(tmp_path))
+    import xarray as xr
+
+    (path,) = tmp_path.glob("*.nc")
+    with xr.open_dataset(path) as ds:
+        quadratic = ds.accuracy.sel(activation="quadratic").mean("seed")
+        assert float(quadratic.isel(width=-1)) == 1.0
+        assert float(quadratic.isel(width=0)) < float(quadratic.isel(width=-1))
+
+
+def test_other_functions_quick_runs_and_reports_closed_forms(tmp_path):
+    printed = run_example("other_functions.py", "--out-dir", str(tmp_path))
+    assert "100%" in printed and list(tmp_path.glob("*.png"))
+
+
+@pytest.mark.slow  # two trainings, ~1 min on an idle 2-core machine
+def test_trained_vs_analytic_quick_writes_both_figures(tmp_path):
+    printed = run_example("trained_vs_analytic.py", "--out-dir", str(tmp_path))
+    assert "analytic" in printed
+    assert len(list(tmp_path.glob("*preactivations.png"))) == 1
+    assert len(list(tmp_path.glob("*phases.png"))) == 1
