@@ -60,7 +60,12 @@ class Encoding:
 
 
 def _inverse_images(p: int, F: Callable[[np.ndarray], np.ndarray], modulus: int) -> list:
-    images = np.asarray(F(np.arange(modulus))) % p
+    """F⁻¹(q) = {s : F(s) ≡ q} for every class q, found by evaluating F on all of Z_P."""
+    images = np.asarray(F(np.arange(modulus)))
+    if images.shape != (modulus,) or not np.issubdtype(images.dtype, np.integer):
+        raise ValueError(f"F must map the integer array 0..{modulus - 1} to integers of the "
+                         f"same shape, got {images.dtype} values of shape {images.shape}")
+    images = images % p
     return [np.flatnonzero(images == q).tolist() for q in range(p)]
 
 

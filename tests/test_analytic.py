@@ -132,6 +132,8 @@ def _truncate(params, width):
     (dict(branches="some"), ValueError, "branches='some'"),
     (dict(op=None, f1=lambda n: n), ValueError, "f1 and f2"),
     (dict(complex=True, activation="relu"), ValueError, "App. A"),
+    (dict(op=None, f1=lambda n: n, f2=lambda m: m, F=lambda s: s / 2), ValueError,
+     "F must map"),
 ])
 def test_bad_input_is_refused(kwargs, error, match):
     with pytest.raises(error, match=match):
