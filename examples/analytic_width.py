@@ -2,20 +2,23 @@
 
 The closed-form Fourier weights of eqs. 6, 7 and 12 (:func:`gk.analytic.weights`), with no
 training, on all p² pairs of a + b mod 97, for widths N = 8 … 2048, the activations
-quadratic (eq. 4, the case the paper proves), ReLU, GELU and tanh (App. B: the same weights
-work, at larger width), and seeds 0, 1, 2 (the seed draws each neuron's frequency and the
+quadratic (eq. 4, the case the paper proves), ReLU and GELU (App. B: the same weights work,
+at larger width) and tanh (odd: it never produces the n + m wave, and stays at chance), and
+seeds 0, 1, 2 (the seed draws each neuron's frequency and the
 phases φ⁽¹⁾, φ⁽²⁾; φ⁽³⁾ = φ⁽¹⁾ + φ⁽²⁾). A network of width N is the first N neurons of the
 widest one, so one forward pass per activation and seed gives the whole curve
 (:func:`gk.analytic.width_curve`).
 
 It prints, for each activation, the accuracy at every width (mean and range over the seeds)
 and the first width at which the mean accuracy reaches 99%, and, for the quadratic network,
-the mean output on the correct class (eq. 16 says h_q(n, m) ≈ δ(n + m − q): it tends to 1 as
-the interference of the other waves averages out). It writes the curve as a netCDF file and
-the figure (:func:`gk.plot.width_curve`) to ``--out-dir``.
+the outputs f_q(n, m) against eq. 16, f ≈ δ(n + m − q): the mean output on the correct class
+(exactly 1 at every width: over all pairs the other waves sum to 0), its standard deviation
+over the pairs, which falls as N^{−1/2}, and the mean of the largest output on a wrong class.
+It writes the curve as a netCDF file and the figure (:func:`gk.plot.width_curve`) to
+``--out-dir``.
 
     python examples/analytic_width.py            # p = 97, N = 8 … 2048, ~10 s on 2 cores
-    python examples/analytic_width.py --quick    # p = 23, N = 8 … 512, a few seconds
+    python examples/analytic_width.py --quick    # p = 23, N = 8 … 512, ~2 s
 
 The network's own normalisation 2/N is used for every activation (App. B writes
 1/(D√N) for the others): a positive factor does not change the argmax, so the accuracy is

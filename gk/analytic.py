@@ -148,8 +148,9 @@ def weights(op: str | None = "add", p: int = 97, width: int = 512, seed: int = 0
     Notes
     -----
     For ``mul`` (``div``) the operands 0 have no logarithm: their columns of W1 are 0, and
-    class 0 is never read out, so the 2p − 1 (p − 1) pairs with a zero operand are not
-    solved: accuracy at most 1 − (2p − 1)/p² (1 − 1/p) on the task's pairs.
+    class 0 is never read out. The 2p − 2 pairs with exactly one zero operand (the p − 1
+    pairs with a = 0) are not solved; (0, 0) outputs 0 on every class and the argmax gives
+    its answer 0. Accuracy: 1 − (2p − 2)/p² (1 − 1/p) on the task's pairs.
     """
     check_int("width", width, 1)
     check_int("seed", seed, 0)
@@ -160,10 +161,12 @@ def weights(op: str | None = "add", p: int = 97, width: int = 512, seed: int = 0
     if branches not in ("one", "all"):
         raise ValueError(f"branches={branches!r}; allowed: 'one', 'all'")
     code = encoding(op, p, f1, f2, F)
+    # Separate streams, phases drawn neuron by neuron: the first N neurons of a wider
+    # network are exactly the network of width N with the same seed.
     generator = backend.rng((int(seed), 4))
     nu = frequencies(width, code.modulus, generator) if not complex else (
         np.resize(generator.permutation(code.modulus), width))
-    phase1, phase2 = generator.uniform(0, 2 * np.pi, (2, width))
+    phase1, phase2 = backend.rng((int(seed), 6)).uniform(0, 2 * np.pi, (width, 2)).T
     W1, W2 = _waves(code, nu, phase1, phase2, branches, complex, p)
     dtype = backend.check_dtype(dtype)
     if complex:
@@ -196,8 +199,8 @@ def width_curve(op: str = "add", p: int = 97, widths: Sequence[int] = (8, 16, 32
     """Accuracy of the analytic weights against width (seed 001, Fig. 4b and App. B, Fig. 5).
 
     Each seed draws the weights of the largest width once; a network of width N is its first
-    N neurons (see :func:`frequencies`), so the outputs of all widths come from one forward
-    pass, accumulated neuron block by neuron block.
+    N neurons, identical to ``weights(op, p, N, seed)``, so the outputs of all widths come
+    from one forward pass, accumulated neuron block by neuron block.
 
     Returns
     -------

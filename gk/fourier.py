@@ -28,8 +28,10 @@ def ipr(W1: Any, p: int, r: int = 2) -> Any:
     (:func:`input_spectrum`) normalised to unit ℓ2 norm over all D = 2p of them, and the
     result averaged over the N neurons: ``mean_k IPR_r(k)``.
 
-    It equals ``1/(2p)`` for weights spread evenly over all frequencies and ``1/4`` for the
-    analytic solution (eqs. 6–7), whose neurons each hold one frequency ±k in each half.
+    It equals ``1/(2p)`` for a flat spectrum (equal amplitude on all 2p coefficients),
+    about ``1/p`` for random N(0, 1) weights as at initialisation (their power fluctuates
+    from coefficient to coefficient), and ``1/4`` for the analytic solution (eqs. 6–7), whose
+    neurons each hold one frequency ±k in each half.
 
     Parameters
     ----------

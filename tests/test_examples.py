@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from gk import io
 
@@ -62,7 +61,6 @@ def test_other_functions_quick_runs_and_reports_closed_forms(tmp_path):
     assert "100%" in printed and list(tmp_path.glob("*.png"))
 
 
-@pytest.mark.slow  # two trainings, ~1 min on an idle 2-core machine
 def test_trained_vs_analytic_quick_writes_both_figures(tmp_path):
     printed = run_example("trained_vs_analytic.py", "--out-dir", str(tmp_path))
     assert "analytic" in printed
