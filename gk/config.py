@@ -58,12 +58,13 @@ class RunConfig:
                      if isinstance(getattr(self, n), tuple)}
             raise ValueError(f"per-model lists must have one length (one model per entry), "
                              f"got lengths {given}")
-        return max(lengths | {1})
+        object.__setattr__(self, "_n_models", max(lengths | {1}))
+        return self._n_models
 
     @property
     def n_models(self) -> int:
-        """How many models the configuration describes."""
-        return self._normalise_lists()
+        """How many models the configuration describes (set when it is created)."""
+        return self._n_models
 
     def per_model(self, name: str) -> list:
         """The value of a ``PER_MODEL`` field for each model."""

@@ -134,25 +134,38 @@ def agop_quadratic(M: Any, alpha: Any, X: Inputs, p: int | None = None,
     return 4 * M @ inner @ M
 
 
-def _jacobian_vectors(beta: Any, alpha: Any, centers: Inputs, p: int | None) -> Any:
+def _operand_groups(centers: Inputs) -> list[tuple[int, Any]] | None:
+    """For one-hot pairs, (input coordinate u, indices j with x_ju = 1) for every u that
+    occurs; computed once per AGOP, so the operands cross to the host only once."""
+    if not isinstance(centers, tuple):
+        return None
+    xp = array_namespace(centers[0])
+    groups = []
+    for half, operand in enumerate(centers):
+        host = backend.to_numpy(operand)
+        for value in np.unique(host):
+            groups.append((half, int(value), xp.asarray(np.flatnonzero(host == value))))
+    return groups
+
+
+def _jacobian_vectors(beta: Any, alpha: Any, centers: Inputs, p: int | None,
+                      groups: list | None) -> Any:
     """V[u, i, c] = Σ_j β_ij α_jc x_ju for every row i of β, shape (d, rows, classes).
 
     The input coordinate u comes first so that each coordinate's block is contiguous. For
     one-hot pairs x_ju is 1 only where a_j = u (first half) or b_j = u − p (second half),
-    so the sum over j is grouped by operand: 2p products of β's columns in each group with
-    α, O(rows·n·p) in all instead of O(rows·n·p·d).
+    so the sum over j is grouped by operand (``groups`` from :func:`_operand_groups`): 2p
+    products of β's columns in each group with α, O(rows·n·p) in all instead of
+    O(rows·n·p·d).
     """
     xp = array_namespace(beta)
-    if not isinstance(centers, tuple):
+    if groups is None:
         weighted = alpha[:, None, :] * centers[:, :, None]            # (n, d, classes)
         V = beta @ weighted.reshape(len(alpha), -1)                  # (rows, d·classes)
         return V.reshape(beta.shape[0], centers.shape[1], -1).transpose(1, 0, 2)
     V = xp.zeros((2 * p, beta.shape[0], alpha.shape[1]), dtype=beta.dtype)
-    for half, operand in enumerate(centers):
-        host = backend.to_numpy(operand)
-        for value in np.unique(host):
-            group = xp.asarray(np.flatnonzero(host == value))
-            V[half * p + int(value)] = beta[:, group] @ alpha[group]
+    for half, value, members in groups:
+        V[half * p + value] = beta[:, members] @ alpha[members]
     return V
 
 
@@ -176,13 +189,14 @@ def agop_general(kernel: str, M: Any, alpha: Any, X: Inputs, bandwidth: float | 
     processed ``chunk`` at a time, so memory stays O(chunk·(n + p·d)).
     """
     n = _count(X)
+    groups = _operand_groups(X)
     second, total = 0, 0
     for start in range(0, n, chunk):
         rows = _take(X, slice(start, start + chunk))
         products = inner_products(M, rows, X, p)
         K = from_inner_products(kernel, *products, bandwidth)
         beta, gamma = gradient_weights(kernel, K, *products, bandwidth)
-        V = _jacobian_vectors(beta, alpha, X, p)
+        V = _jacobian_vectors(beta, alpha, X, p, groups)
         if gamma is not None:
             _add_input_term(V, gamma @ alpha, rows, p)
         flat = V.reshape(V.shape[0], -1)                              # (d, rows·classes)
