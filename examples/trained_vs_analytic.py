@@ -66,8 +66,8 @@ QUICK_OPTIMIZERS = {  # AdamW at lr 1e-3 needs ~4000 steps at p = 23; 1e-2 groks
 def network_outputs(params, task):
     """Outputs f (P, p) and hidden pre-activations h (P, N) on all pairs, in row-major
     (a, b) order."""
-    f, (h, _) = gk.mlp.forward(params.as_batch(), task.a[None], task.b[None])
-    return to_numpy(f[0]), to_numpy(h[0])
+    f, cache = gk.mlp.forward(params.as_batch(), task.a[None], task.b[None])
+    return to_numpy(f[0]), to_numpy(cache.h[0])
 
 
 def strongest_neuron(params):

@@ -1,19 +1,23 @@
 """Exact neural tangent kernel of the two-layer network, in closed form (seed 002).
 
-For f_k(x) = c Σ_i W2[k, i] φ(h_i), h = W1 x (c = 2/N for gk's mean-field network), the
+For f_k(x) = c Σ_i W2[k, i] φ(h_i), h = W1 x (c = 2/N for gk's mean-field network, 1 for
+seed 002's unnormalised one: :attr:`gk.mlp.Params.output_scale`), the
 gradients are ∂f_k/∂W2[m, i] = c δ_km φ(h_i) and ∂f_k/∂W1[i, j] = c W2[k, i] φ′(h_i) x_j, so
 
     Θ_kl(x, x′) = c² [ δ_kl Σ_i φ(h_i) φ(h′_i) + (x·x′) Σ_i W2[k, i] W2[l, i] φ′(h_i) φ′(h′_i) ].
 
 No Jacobian is ever formed: with Z = φ(H), D = φ′(H) (rows = inputs) every kind is a few
-matrix products. For one-hot pairs x·x′ = [a = a′] + [b = b′] and H is a gather.
+matrix products. For one-hot pairs x·x′ = [a = a′] + [b = b′] and H is a gather; the same
+holds for inputs of k one-hot operands (seed 002's regression network reads triples
+e_a ⊕ e_b ⊕ e_c and has one output).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from gk.backend import array_namespace, scatter_add_rows, solve_ridge, to_numpy
+from gk.backend import array_namespace, scatter_add_rows, solve_ridge
 from gk.mlp.model import ACTIVATIONS, Params
 
 KINDS = ("trace", "full", "block")
@@ -21,13 +25,21 @@ FULL_LIMIT = 2**28
 """Largest number of entries (n·n2·p², 2 GiB in float64) that ``kind="full"`` will build."""
 
 
+def _columns(params: Params, x: tuple) -> list[Any]:
+    """The W1 column each one-hot operand selects: j·p + x_j for operand j."""
+    block = params.W1.shape[1] // len(x)
+    if block * len(x) != params.W1.shape[1]:
+        raise ValueError(f"x has {len(x)} operands but W1 has {params.W1.shape[1]} input "
+                         f"columns, not a multiple of {len(x)}")
+    return [j * block + operand for j, operand in enumerate(x)]
+
+
 def _features(params: Params, x: Any) -> tuple[Any, Any]:
-    """Z = φ(W1 x) and D = φ′(W1 x) for inputs x (dense (n, d) or pairs (a, b))."""
+    """Z = φ(W1 x) and D = φ′(W1 x) for inputs x (dense (n, d) or operands (a, b, ...))."""
     W1 = params.W1
     if isinstance(x, tuple):
-        a, b = x
         W1T = W1.T
-        H = W1T[a] + W1T[params.p + b]
+        H = sum(W1T[column] for column in _columns(params, x))
     else:
         if x.ndim != 2 or x.shape[1] != W1.shape[1]:
             raise ValueError(f"x has shape {x.shape}; expected (n, {W1.shape[1]}) to match W1")
@@ -37,59 +49,63 @@ def _features(params: Params, x: Any) -> tuple[Any, Any]:
 
 
 def _overlap(x: Any, x2: Any) -> Any:
-    """x·x′ for every pair of inputs: X X′ᵀ, or [a = a′] + [b = b′] for one-hot pairs."""
+    """x·x′ for every pair of inputs: X X′ᵀ, or Σ_j [x_j = x′_j] for one-hot operands."""
     if isinstance(x, tuple):
-        return (x[0][:, None] == x2[0][None, :]) * 1.0 + (x[1][:, None] == x2[1][None, :])
+        return sum((u[:, None] == v[None, :]) * 1.0 for u, v in zip(x, x2, strict=True))
     return x @ x2.T
 
 
 def _check(params: Params, kind: str) -> float:
+    """Validate the arguments; return c."""
     if params.batched:
         raise ValueError("params must hold one model (use params.model(m))")
     if params.W2.shape[1] != params.W1.shape[0]:
         raise ValueError(f"W1 has {params.W1.shape[0]} neurons but W2 has {params.W2.shape[1]}")
     if kind not in KINDS:
         raise ValueError(f"kind={kind!r} is not a kind; allowed: {', '.join(KINDS)}")
-    return 2 / params.width
+    return params.output_scale
+
+
+def _rows(x: Any, rows: slice) -> Any:
+    return tuple(operand[rows] for operand in x) if isinstance(x, tuple) else x[rows]
+
+
+def _length(x: Any) -> int:
+    return len(x[0]) if isinstance(x, tuple) else len(x)
 
 
 def gram(params: Params, x: Any, x2: Any = None, kind: str = "trace",
-         outputs: tuple[int, int] = (0, 0), scale: float | None = None,
-         chunk: int = 2048) -> Any:
+         outputs: tuple[int, int] = (0, 0), chunk: int = 2048) -> Any:
     """The NTK Gram matrix of a network between inputs x and x2.
 
     Parameters
     ----------
     params : Params
         One model's weights.
-    x, x2 : array (n, d) or pair ``(a, b)`` of int arrays
-        Inputs; ``x2`` defaults to ``x``.
+    x, x2 : array (n, d), or a tuple of k int arrays (n,) for one-hot operands
+        Inputs, dense or as operands ``(a, b)`` (pairs) or ``(a, b, c)`` (triples);
+        ``x2`` defaults to ``x``.
     kind : {"trace", "full", "block"}
         ``trace``: Σ_k Θ_kk(x, x′), shape (n, n2) — the sum over outputs (neural-tangents'
         ``trace_axes`` returns the mean, 1/p of this). ``full``: Θ_kl(x, x′), shape
         (n, n2, p, p), refused above :data:`FULL_LIMIT` entries. ``block``: Θ_kl for the
         output pair ``outputs = (k, l)``, shape (n, n2).
-    scale : float, optional
-        c of f = c W2 φ(W1 x); default 2/N (gk's network), 1 for an unnormalised one.
     chunk : int
         Rows of x processed at a time.
     """
     c = _check(params, kind)
-    c = c if scale is None else scale
     x2 = x if x2 is None else x2
     if kind == "full":
-        n, n2 = (len(v[0]) if isinstance(v, tuple) else len(v) for v in (x, x2))
+        n, n2 = _length(x), _length(x2)
         if n * n2 * params.p**2 > FULL_LIMIT:
             raise ValueError(f"kind='full' would hold {n}·{n2}·{params.p}² entries, over the "
                              f"limit of {FULL_LIMIT} (2 GiB): use kind='trace' or matvec()")
     Z2, D2 = _features(params, x2)
     W2 = params.W2
     xp = array_namespace(W2)
-    n = len(x[0]) if isinstance(x, tuple) else len(x)
     parts = []
-    for start in range(0, n, chunk):
-        rows = slice(start, start + chunk)
-        part = (x[0][rows], x[1][rows]) if isinstance(x, tuple) else x[rows]
+    for start in range(0, _length(x), chunk):
+        part = _rows(x, slice(start, start + chunk))
         Z, D = _features(params, part)
         S = _overlap(part, x2)
         parts.append(c * c * _kind(kind, Z, D, Z2, D2, S, W2, outputs))
@@ -114,55 +130,68 @@ def _kind(kind: str, Z: Any, D: Any, Z2: Any, D2: Any, S: Any, W2: Any,
     return first + S[:, :, None, None] * second
 
 
-def matvec(params: Params, x: Any, v: Any, scale: float | None = None) -> Any:
+def matvec(params: Params, x: Any, v: Any) -> Any:
     """Multiply the full (n·p)×(n·p) NTK on inputs x by v (n, p), without forming it.
 
     (Θv)[x, k] = c² [ Σ_y (Z Zᵀ)[x, y] v[y, k]
                      + Σ_i W2[k, i] D[x, i] Σ_y (x·y) D[y, i] (v[y] · W2[:, i]) ],
 
-    O(n·N·p) time and memory; for one-hot pairs Σ_y (x·y)(...) is a scatter-add into the 2p
+    O(n·N·p) time and memory; for one-hot operands Σ_y (x·y)(...) is a scatter-add into the
     input slots followed by a gather.
     """
     c = _check(params, "trace")
-    c = c if scale is None else scale
     xp = array_namespace(params.W2)
     Z, D = _features(params, x)
     W2 = params.W2
     first = Z @ (Z.T @ v)
     U = D * (v @ W2)                                                     # (n, N)
     if isinstance(x, tuple):
-        a, b = x
-        p = params.p
-        slots = xp.zeros((1, 2 * p, U.shape[1]), dtype=U.dtype)
-        scatter_add_rows(slots, a[None], U[None])
-        scatter_add_rows(slots, (p + b)[None], U[None])
-        R = slots[0, a] + slots[0, p + b]
+        columns = _columns(params, x)
+        slots = xp.zeros((1, params.W1.shape[1], U.shape[1]), dtype=U.dtype)
+        for column in columns:
+            scatter_add_rows(slots, column[None], U[None])
+        R = sum(slots[0, column] for column in columns)
     else:
         R = x @ (x.T @ U)
     return c * c * (first + (D * R) @ W2.T)
 
 
-def regression(params: Params, task: Any, split: Any, ridge: float = 0.0) -> dict[str, float]:
+def regression(params: Params, task: Any, split: Any, ridge: float = 0.0,
+               chunk: int = 4096) -> dict[str, float]:
     """Kernel ridge regression with the network's NTK: the "lazy" predictor (seed 002).
 
     Solves (Θ(X, X) + λI) α = Y by Cholesky with Θ the trace kind (the same kernel for every
     output) and predicts f(x) = Θ(x, X) α, starting from zero output. A network that stays in
     the kernel regime can do no better.
 
+    With quadratic φ the NTK is a polynomial of degree 2 in x, so its rank is at most the
+    number of degree-≤2 monomials of one-hot inputs: p² + 2p for pairs, 3p² + 3p for triples.
+    More training inputs than that cannot all be interpolated, whatever the width.
+
+    Parameters
+    ----------
+    params : Params
+        One model's weights (usually at initialisation).
+    task : gk.tasks.Task or gk.tasks.Triples
+        Pairs with one-hot targets (classification) or seed 002's triples (regression).
+    split : gk.tasks.Split
+    ridge : float
+        λ; 0 interpolates (with the jitter of :func:`gk.backend.solve_ridge` if needed).
+    chunk : int
+        Test inputs predicted at a time.
+
     Returns
     -------
     dict
-        ``train_acc``, ``test_acc``, ``jitter`` (see :func:`gk.backend.solve_ridge`).
+        ``train_acc``, ``test_acc`` (:meth:`gk.tasks.Task.accuracy`) and ``jitter``.
     """
     xp = array_namespace(params.W1)
-    train = (xp.asarray(task.a[split.train]), xp.asarray(task.b[split.train]))
-    test = (xp.asarray(task.a[split.test]), xp.asarray(task.b[split.test]))
-    Y = xp.asarray(split.targets("train"), dtype=params.W1.dtype)
+    inputs = lambda indices: tuple(xp.asarray(v) for v in task.operands(indices))  # noqa: E731
+    train = inputs(split.train)
     K = gram(params, train)
-    alpha, jitter = solve_ridge(K, Y, ridge)
-    result = {"jitter": jitter}
-    for part, inputs, c in (("train", train, task.c[split.train]),
-                            ("test", test, task.c[split.test])):
-        predicted = K @ alpha if part == "train" else gram(params, inputs, train) @ alpha
-        result[f"{part}_acc"] = float((to_numpy(predicted.argmax(axis=1)) == c).mean())
-    return result
+    alpha, jitter = solve_ridge(K, xp.asarray(split.targets("train"), dtype=K.dtype), ridge)
+    predicted = [gram(params, inputs(split.test[start:start + chunk]), train) @ alpha
+                 for start in range(0, len(split.test), chunk)]
+    test_acc = task.accuracy(xp.concatenate(predicted), split.test) if predicted else math.nan
+    return {"train_acc": task.accuracy(K @ alpha, split.train), "test_acc": test_acc,
+            "jitter": jitter}

@@ -7,6 +7,9 @@ model; per-model hyperparameters (``lr``, ``weight_decay``, ``linf``) are arrays
 Conventions (those of PyTorch, so runs compare one to one):
 
 - ``gd``: θ ← θ − lr·g.
+- ``normalised_gd``: θ ← θ − lr·g/‖g‖, ‖g‖ the Euclidean norm of all of a model's
+  gradients (penalties included), so every step has length lr (seed 002's classification
+  runs, where the cross-entropy gradient vanishes as the margin grows).
 - ``momentum`` (heavy ball): v ← μ·v + g; θ ← θ − lr·v.
 - ``adamw``: θ ← θ·(1 − lr·λ); m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
   θ ← θ − lr·m̂ / (√v̂ + ε) with bias-corrected m̂, v̂ (Loshchilov & Hutter).
@@ -24,7 +27,7 @@ from typing import Any
 
 from gk.backend import array_namespace
 
-OPTIMIZERS = ("gd", "momentum", "adamw")
+OPTIMIZERS = ("gd", "momentum", "adamw", "normalised_gd")
 
 Arrays = dict[str, Any]
 
@@ -54,7 +57,8 @@ def init_state(optimizer: str, params: Arrays) -> Arrays:
     first and second moments for AdamW."""
     check_optimizer(optimizer)
     xp = array_namespace(*params.values())
-    names = {"gd": (), "momentum": ("velocity",), "adamw": ("m", "v")}[optimizer]
+    names = {"gd": (), "normalised_gd": (), "momentum": ("velocity",),
+             "adamw": ("m", "v")}[optimizer]
     return {f"{key}.{name}": xp.zeros_like(value)
             for name in names for key, value in params.items()}
 
@@ -84,7 +88,7 @@ def update(optimizer: str, params: Arrays, grads: Arrays, state: Arrays, hyper: 
 
     Parameters
     ----------
-    optimizer : {"gd", "momentum", "adamw"}
+    optimizer : {"gd", "momentum", "adamw", "normalised_gd"}
     params, grads, state : dict of arrays
         Gradients of the loss without regularisation; ``grads`` may be modified.
     hyper : Hyper
@@ -96,6 +100,9 @@ def update(optimizer: str, params: Arrays, grads: Arrays, state: Arrays, hyper: 
     if hyper.linf is not None:
         for key, sub in linf_subgradient(params).items():
             grads[key] += _per_model(hyper.linf, sub) * sub
+    if optimizer == "normalised_gd":
+        _normalised_gd(params, grads, hyper)
+        return
     for key, theta in params.items():
         g = grads[key]
         lr = _per_model(hyper.lr, theta)
@@ -118,3 +125,14 @@ def update(optimizer: str, params: Arrays, grads: Arrays, state: Arrays, hyper: 
             velocity += g
             g = velocity
         theta -= lr * g
+
+
+def _normalised_gd(params: Arrays, grads: Arrays, hyper: Hyper) -> None:
+    """θ ← θ − lr·g/‖g‖ with g the gradient plus the L2 penalty's λθ, per model."""
+    xp = array_namespace(*params.values())
+    for key, theta in params.items():
+        grads[key] += _per_model(hyper.weight_decay, theta) * theta
+    norm = xp.sqrt(sum((g.reshape(g.shape[0], -1) ** 2).sum(axis=1) for g in grads.values()))
+    step = hyper.lr / xp.where(norm > 0, norm, 1)     # a zero gradient takes no step
+    for key, theta in params.items():
+        theta -= _per_model(step, theta) * grads[key]

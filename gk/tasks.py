@@ -83,8 +83,8 @@ class Split:
         return self.task.one_hot_inputs(self._indices(part))
 
     def targets(self, part: str = "train"):
-        """One-hot targets ``e_c`` of ``part``, shape (n, p)."""
-        return self.task.one_hot_targets(self._indices(part))
+        """Targets of ``part``: one-hot ``e_c`` (n, p) for pairs, y (n, 1) for triples."""
+        return self.task.targets(self._indices(part))
 
     def _indices(self, part: str) -> np.ndarray:
         if part not in ("train", "test"):
@@ -136,20 +136,17 @@ class Task:
         return len(self.pairs)
 
     def split(self, train_fraction: float, seed: int = 0) -> Split:
-        """Draw a random train/test split of the pairs.
+        """Draw a random train/test split of the pairs (:func:`random_split`)."""
+        return random_split(self, train_fraction, seed)
 
-        Parameters
-        ----------
-        train_fraction : float
-            α in (0, 1]; the train set has ``round(α·P)`` pairs (at least one).
-        seed : int
-            The same seed gives the same split on every backend.
-        """
-        check_train_fraction(train_fraction)
-        n_train = max(1, int(round(train_fraction * self.size)))
-        order = backend.rng((int(seed), 1)).permutation(self.size)
-        return Split(self, float(train_fraction), int(seed),
-                     np.sort(order[:n_train]), np.sort(order[n_train:]))
+    def operands(self, indices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(a, b)`` of the given pairs: what models index with instead of one-hot inputs."""
+        indices = np.arange(self.size) if indices is None else np.asarray(indices)
+        return self.a[indices], self.b[indices]
+
+    def accuracy(self, f, indices: np.ndarray) -> float:
+        """Fraction of the given pairs whose output f (n, p) has its largest entry at c."""
+        return float((backend.to_numpy(f).argmax(axis=1) == self.c[indices]).mean())
 
     def one_hot_inputs(self, indices: np.ndarray | None = None):
         """One-hot inputs ``e_a ⊕ e_b`` (shape (n, 2p)) on the backend, for the given pairs."""
@@ -165,6 +162,102 @@ class Task:
         y = np.zeros((len(indices), self.p))
         y[np.arange(len(indices)), self.c[indices]] = 1
         return backend.asarray(y)
+
+    targets = one_hot_targets
+
+
+@dataclass(frozen=True, eq=False)
+class Triples:
+    """Seed 002's regression task: every triple (a, b, c) ∈ Z_p³ with target
+    y = p·𝟙[a + b ≡ c (mod p)].
+
+    A model reads ``x = e_a ⊕ e_b ⊕ e_c`` ∈ R^{3p} and outputs one number; 1/p of the
+    triples are positive, and the factor p makes the mean square of y equal p. A triple
+    counts as correct when f is nearer its own target than the other one (|f − y| < p/2).
+    Splits, inputs and targets work as for :class:`Task`, with triples in place of pairs.
+    """
+
+    p: int
+    op = "add"
+
+    @cached_property
+    def triples(self) -> np.ndarray:
+        """Every (a, b, c), shape (p³, 3), in lexicographic order."""
+        return np.indices((self.p,) * 3).reshape(3, -1).T
+
+    @property
+    def a(self) -> np.ndarray:
+        """First entry of every triple."""
+        return self.triples[:, 0]
+
+    @property
+    def b(self) -> np.ndarray:
+        """Second entry of every triple."""
+        return self.triples[:, 1]
+
+    @property
+    def c(self) -> np.ndarray:
+        """Third entry of every triple."""
+        return self.triples[:, 2]
+
+    @cached_property
+    def y(self) -> np.ndarray:
+        """The target p·𝟙[a + b ≡ c] of every triple."""
+        return self.p * ((self.a + self.b) % self.p == self.c).astype(np.float64)
+
+    @property
+    def size(self) -> int:
+        """p³."""
+        return self.p**3
+
+    def split(self, train_fraction: float, seed: int = 0) -> Split:
+        """Draw a random train/test split of the triples (:func:`random_split`)."""
+        return random_split(self, train_fraction, seed)
+
+    def operands(self, indices: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """``(a, b, c)`` of the given triples."""
+        indices = np.arange(self.size) if indices is None else np.asarray(indices)
+        return self.a[indices], self.b[indices], self.c[indices]
+
+    def one_hot_inputs(self, indices: np.ndarray | None = None):
+        """One-hot inputs ``e_a ⊕ e_b ⊕ e_c`` (shape (n, 3p)) on the backend."""
+        indices = np.arange(self.size) if indices is None else np.asarray(indices)
+        x = np.zeros((len(indices), 3 * self.p))
+        for j, operand in enumerate(self.operands(indices)):
+            x[np.arange(len(indices)), j * self.p + operand] = 1
+        return backend.asarray(x)
+
+    def targets(self, indices: np.ndarray | None = None):
+        """Targets y as a column (n, 1) on the backend."""
+        indices = np.arange(self.size) if indices is None else np.asarray(indices)
+        return backend.asarray(self.y[indices, None])
+
+    def accuracy(self, f, indices: np.ndarray) -> float:
+        """Fraction of the given triples whose output f (n, 1) is within p/2 of y."""
+        return float((np.abs(backend.to_numpy(f)[:, 0] - self.y[indices]) < self.p / 2).mean())
+
+
+def triples(p: int) -> Triples:
+    """Seed 002's regression task on triples of Z_p (:class:`Triples`)."""
+    check_p(p)
+    return Triples(int(p))
+
+
+def random_split(task: Task | Triples, train_fraction: float, seed: int = 0) -> Split:
+    """Draw a random train/test split of a task's examples.
+
+    Parameters
+    ----------
+    train_fraction : float
+        α in (0, 1]; the train set has ``round(α·P)`` examples (at least one).
+    seed : int
+        The same seed gives the same split on every backend (stream ``rng((seed, 1))``).
+    """
+    check_train_fraction(train_fraction)
+    n_train = max(1, int(round(train_fraction * task.size)))
+    order = backend.rng((int(seed), 1)).permutation(task.size)
+    return Split(task, float(train_fraction), int(seed),
+                 np.sort(order[:n_train]), np.sort(order[n_train:]))
 
 
 def model_splits(task: Task, train_fractions: list[float], seeds: list[int]) -> list[Split]:

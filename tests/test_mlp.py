@@ -86,3 +86,43 @@ def test_evaluate_single_and_batched():
 def test_unknown_activation_refused():
     with pytest.raises(ValueError, match="activation='swish'"):
         mlp.init(7, 4, activation="swish")
+
+
+def test_standard_parametrisation_is_unnormalised_with_he_init():
+    p, width, scale = 40, 300, 0.5
+    params = mlp.init(p, width, seed=[3], init_scale=scale, parametrisation="standard")
+    assert params.output_scale == 1.0
+    assert np.std(params.W1) == pytest.approx(scale * np.sqrt(2 / (2 * p)), rel=0.02)
+    assert np.std(params.W2) == pytest.approx(scale * np.sqrt(2 / width), rel=0.02)
+    mean_field = mlp.init(p, width, seed=[3], init_scale=scale)
+    np.testing.assert_allclose(params.W1 / np.sqrt(2 / (2 * p)), mean_field.W1, rtol=1e-12)
+    task = tasks.modular("add", p)
+    f, _ = model.forward(params, task.a[None], task.b[None])
+    dense = (task.one_hot_inputs() @ params.W1[0].T) ** 2 @ params.W2[0].T   # V (W x)^2
+    np.testing.assert_allclose(f[0], dense, rtol=1e-12)
+
+
+def test_triples_network_gradients_match_finite_differences():
+    """Seed 002's regression network: three one-hot operands, one output, c = 1."""
+    p, width, n = 4, 3, 6
+    params = mlp.init(p, width, seed=[0, 1], operands=3, outputs=1, parametrisation="standard")
+    generator = np.random.default_rng(5)
+    operands = [generator.integers(0, p, (2, n)) for _ in range(3)]
+    y = generator.normal(size=(2, n))
+
+    def loss():
+        f, cache = model.forward(params, *operands)
+        return 0.5 * ((f[..., 0] - y) ** 2).sum(), f, cache
+
+    _, f, cache = loss()
+    grads = model.backward(params, cache, f - y[..., None])
+    for key in ("W1", "W2"):
+        array, numeric = getattr(params, key), np.zeros_like(getattr(params, key))
+        for index in np.ndindex(array.shape):
+            old = array[index]
+            array[index] = old + 1e-6
+            up = loss()[0]
+            array[index] = old - 1e-6
+            numeric[index] = (up - loss()[0]) / 2e-6
+            array[index] = old
+        assert np.abs(grads[key] - numeric).max() <= 1e-6 * np.abs(numeric).max(), key

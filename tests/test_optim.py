@@ -82,3 +82,15 @@ def test_linf_subgradient_matches_finite_difference_of_max_norm():
 def test_unknown_optimizer_refused():
     with pytest.raises(ValueError, match="optimizer='sgdx'"):
         optim.init_state("sgdx", {"W": np.ones((1, 1))})
+
+
+def test_normalised_gd_steps_lr_along_the_whole_gradient():
+    params = {"W1": np.array([[1.0, 2.0], [0.0, 0.0]]), "W2": np.array([[3.0], [0.0]])}
+    grads = {"W1": np.array([[3.0, 0.0], [0.0, 0.0]]), "W2": np.array([[4.0], [0.0]])}
+    optim.update("normalised_gd", params, grads, {}, optim.Hyper(np.array([0.5, 0.5]),
+                                                                  np.zeros(2)), step=1)
+    # model 0: ‖g‖ = 5 over both arrays, so the step is 0.5·(3, 0, 4)/5
+    np.testing.assert_allclose(params["W1"][0], [1.0 - 0.3, 2.0])
+    np.testing.assert_allclose(params["W2"][0], [3.0 - 0.4])
+    # model 1 has a zero gradient and does not move (no division by zero)
+    assert (params["W1"][1] == 0).all() and (params["W2"][1] == 0).all()

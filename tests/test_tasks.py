@@ -104,3 +104,24 @@ def test_discrete_log_round_trip(p):
 def test_discrete_log_needs_prime():
     with pytest.raises(ValueError, match="p=12 is not prime"):
         tasks.discrete_log(12)
+
+
+def test_triples_hold_every_triple_with_target_p_on_the_sums():
+    p = 5
+    task = tasks.triples(p)
+    assert task.size == p**3 and len(set(map(tuple, task.triples))) == p**3
+    for (a, b, c), y in zip(task.triples, task.y, strict=True):
+        assert y == (p if (a + b) % p == c else 0)
+    x = task.one_hot_inputs([7])
+    a, b, c = task.triples[7]
+    assert np.flatnonzero(x[0]).tolist() == [a, p + b, 2 * p + c]
+    split = task.split(0.4, seed=1)
+    assert len(split.train) == 50 and not set(split.train) & set(split.test)
+    np.testing.assert_array_equal(split.targets("test")[:, 0], task.y[split.test])
+
+
+def test_triples_accuracy_is_within_half_p_of_the_target():
+    task = tasks.triples(3)
+    rows = np.array([0, 1])                     # (0, 0, 0) is positive, (0, 0, 1) is not
+    assert task.accuracy(np.array([[1.6], [1.6]]), rows) == 0.5
+    assert task.accuracy(np.array([[1.4], [1.6]]), rows) == 0.0

@@ -1,12 +1,15 @@
-"""The two-layer network of seed 001 and its hand-written gradients.
+"""The two-layer network of seeds 001 and 002 and its hand-written gradients.
 
 Seed 001, eqs. 1–2 (mean-field parametrisation)::
 
-    h = W1 x,    z = φ(h),    f = (2/N) W2 z,
+    h = W1 x,    z = φ(h),    f = c W2 z,    c = 2/N,
 
-with W1 ∈ R^{N×2p}, W2 ∈ R^{p×N}, no biases, and W ~ N(0, 1) at initialisation. The input
-``x = e_a ⊕ e_b`` is a one-hot pair, so ``h = W1[:, a] + W1[:, p + b]`` is a gather and the
-gradient of W1 is a scatter-add; no one-hot matrix is ever multiplied.
+with W1 ∈ R^{N×2p}, W2 ∈ R^{p×N}, no biases, and W ~ N(0, 1) at initialisation. Seed 002
+uses the same network unnormalised (c = 1, f = V (W x)^{⊙2}) with He-style initialisation:
+the two parametrisations are :data:`PARAMETRISATIONS`. The input ``x = e_a ⊕ e_b`` is a
+one-hot pair, so ``h = W1[:, a] + W1[:, p + b]`` is a gather and the gradient of W1 is a
+scatter-add; no one-hot matrix is ever multiplied. Inputs of more operands (seed 002's
+triples ``e_a ⊕ e_b ⊕ e_c``) work the same way, operand j reading columns j·p .. j·p + p − 1.
 
 All arrays carry a leading ``model`` axis (M models trained as one array program); a
 :class:`Params` may also hold a single model without it.
@@ -16,8 +19,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -49,11 +52,23 @@ ACTIVATIONS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
 }
 """Activation φ and its derivative φ′ by name (GELU is the exact, erf-based one)."""
 
+PARAMETRISATIONS = ("mean_field", "standard")
+"""``mean_field``: c = 2/N, W ~ N(0, s²) (seed 001). ``standard``: c = 1 and He-style
+W ~ N(0, 2 s²/fan_in), fan_in = 2p for W1 and N for W2 (seed 002); s is ``init_scale``."""
+
+
 def check_activation(activation: str) -> None:
     """Raise ValueError unless ``activation`` is in :data:`ACTIVATIONS`."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation={activation!r} is not an activation; "
                          f"allowed: {', '.join(ACTIVATIONS)}")
+
+
+def check_parametrisation(parametrisation: str) -> None:
+    """Raise ValueError unless ``parametrisation`` is in :data:`PARAMETRISATIONS`."""
+    if parametrisation not in PARAMETRISATIONS:
+        raise ValueError(f"parametrisation={parametrisation!r} is not a parametrisation; "
+                         f"allowed: {', '.join(PARAMETRISATIONS)}")
 
 
 @dataclass
@@ -63,16 +78,26 @@ class Params:
     Attributes
     ----------
     W1 : array, shape (N, 2p) or (M, N, 2p)
-        First layer; columns 0..p−1 read operand a, columns p..2p−1 operand b.
+        First layer; columns 0..p−1 read operand a, columns p..2p−1 operand b (k·p columns
+        for k operands).
     W2 : array, shape (p, N) or (M, p, N)
-        Read-out layer.
+        Read-out layer (one row per output; seed 002's regression network has one).
     activation : str
         Name of φ (:data:`ACTIVATIONS`).
+    scale : float or None
+        c in f = c W2 φ(W1 x): None for the mean-field 2/N (seed 001), 1 for the standard,
+        unnormalised network (seed 002).
     """
 
     W1: Any
     W2: Any
     activation: str = "quadratic"
+    scale: float | None = None
+
+    @property
+    def output_scale(self) -> float:
+        """c in f = c W2 φ(W1 x)."""
+        return 2 / self.width if self.scale is None else self.scale
 
     @property
     def width(self) -> int:
@@ -81,7 +106,7 @@ class Params:
 
     @property
     def p(self) -> int:
-        """The modulus (number of outputs)."""
+        """The number of outputs (the modulus for a classifier)."""
         return self.W2.shape[-2]
 
     @property
@@ -93,20 +118,33 @@ class Params:
         """The same weights with a leading model axis (a view, no copy)."""
         if self.batched:
             return self
-        return Params(self.W1[None], self.W2[None], self.activation)
+        return replace(self, W1=self.W1[None], W2=self.W2[None])
 
     def model(self, index: int) -> Params:
         """One model's weights, without the model axis."""
         batch = self.as_batch()
-        return Params(batch.W1[index], batch.W2[index], self.activation)
+        return replace(self, W1=batch.W1[index], W2=batch.W2[index])
 
 
 def init(p: int, width: int, seed: int | list[int] = 0, activation: str = "quadratic",
-         init_scale: float = 1.0, dtype: Any = "float64") -> Params:
-    """Draw W1, W2 ~ N(0, init_scale²) (seed 001: init_scale = 1).
+         init_scale: float = 1.0, dtype: Any = "float64", parametrisation: str = "mean_field",
+         operands: int = 2, outputs: int | None = None) -> Params:
+    """Draw the initial weights of :data:`PARAMETRISATIONS` ``parametrisation``.
+
+    ``mean_field`` (seed 001): W1, W2 ~ N(0, s²), s = ``init_scale`` = 1 in the paper.
+    ``standard`` (seed 002): W1 ~ N(0, 2s²/(k·p)), W2 ~ N(0, 2s²/N) (He et al.) and c = 1.
+    Both scale the same N(0, 1) draws, so one seed gives the same directions in either.
 
     A list of seeds gives one model per seed along a leading model axis. The numbers come
     from ``gk.backend.rng((seed, 0))``, the same on every backend.
+
+    Parameters
+    ----------
+    operands : int
+        k, the number of one-hot operands of an input (2 for pairs, 3 for seed 002's
+        triples); W1 has k·p columns.
+    outputs : int, optional
+        Rows of W2; default p.
 
     Returns
     -------
@@ -114,59 +152,84 @@ def init(p: int, width: int, seed: int | list[int] = 0, activation: str = "quadr
         W1 is stored so that ``W1[m].T`` is contiguous: the forward pass gathers its rows.
     """
     check_activation(activation)
+    check_parametrisation(parametrisation)
     seeds = [seed] if np.isscalar(seed) else list(seed)
+    inputs, outputs = operands * p, p if outputs is None else outputs
+    std1, std2 = init_scale, init_scale
+    if parametrisation == "standard":
+        std1, std2 = init_scale * math.sqrt(2 / inputs), init_scale * math.sqrt(2 / width)
     xp = backend.namespace()
-    W1T = xp.empty((len(seeds), 2 * p, width), dtype=backend.check_dtype(dtype))
-    W2 = xp.empty((len(seeds), p, width), dtype=W1T.dtype)
+    W1T = xp.empty((len(seeds), inputs, width), dtype=backend.check_dtype(dtype))
+    W2 = xp.empty((len(seeds), outputs, width), dtype=W1T.dtype)
     for m, s in enumerate(seeds):
         generator = backend.rng((int(s), 0))
-        W1T[m] = init_scale * backend.standard_normal(generator, (width, 2 * p), dtype).T
-        W2[m] = init_scale * backend.standard_normal(generator, (p, width), dtype)
-    params = Params(W1T.transpose(0, 2, 1), W2, activation)
+        W1T[m] = std1 * backend.standard_normal(generator, (width, inputs), dtype).T
+        W2[m] = std2 * backend.standard_normal(generator, (outputs, width), dtype)
+    scale = 1.0 if parametrisation == "standard" else None
+    params = Params(W1T.transpose(0, 2, 1), W2, activation, scale)
     return params if not np.isscalar(seed) else params.model(0)
 
 
-def forward(params: Params, a: Any, b: Any) -> tuple[Any, tuple[Any, Any]]:
-    """Network outputs f = (2/N) W2 φ(W1 x) for the pairs (a, b) (seed 001, eqs. 1–2).
+class Cache(NamedTuple):
+    """What :func:`forward` keeps for :func:`backward`: the W1 columns each operand
+    selects, the pre-activations h = W1 x and the hidden features z = φ(h), (M, n, N)."""
+
+    columns: list
+    h: Any
+    z: Any
+
+
+def _input_columns(params: Params, operands: tuple[Any, ...]) -> list[Any]:
+    """The W1 column that each operand's one-hot block selects: j·p + x_j."""
+    block = params.W1.shape[-1] // len(operands)
+    return [j * block + x for j, x in enumerate(operands)]
+
+
+def forward(params: Params, *operands: Any) -> tuple[Any, Cache]:
+    """Network outputs f = c W2 φ(W1 x) for one-hot inputs (seed 001, eqs. 1–2).
 
     Parameters
     ----------
     params : Params
-        Batched weights, W1 (M, N, 2p), W2 (M, p, N).
-    a, b : int arrays, shape (M, n)
-        The operands of each model's n pairs.
+        Batched weights, W1 (M, N, k·p), W2 (M, outputs, N).
+    *operands : int arrays, shape (M, n)
+        The k operands of each model's n inputs: ``a, b`` for pairs, ``a, b, c`` for
+        seed 002's triples.
 
     Returns
     -------
-    f : array, shape (M, n, p)
-    cache : tuple
-        ``(h, z)``, what :func:`backward` needs.
+    f : array, shape (M, n, outputs)
+    cache : Cache
+        What :func:`backward` needs (also h and z, for analysis).
     """
     xp = array_namespace(params.W1)
     W1T = params.W1.transpose(0, 2, 1)
     models = xp.arange(W1T.shape[0])[:, None]
-    h = W1T[models, a] + W1T[models, params.p + b]          # W1 x as a gather, (M, n, N)
+    columns = _input_columns(params, operands)
+    h = W1T[models, columns[0]]                             # W1 x as a gather, (M, n, N)
+    for column in columns[1:]:
+        h = h + W1T[models, column]
     z = ACTIVATIONS[params.activation][0](h)
-    f = (2 / params.width) * xp.matmul(z, params.W2.transpose(0, 2, 1))
+    f = params.output_scale * xp.matmul(z, params.W2.transpose(0, 2, 1))
     if xp.iscomplexobj(f):  # complex weights (seed 001, App. A): the output is the real part
         f = f.real
-    return f, (h, z)
+    return f, Cache(columns, h, z)
 
 
-def backward(params: Params, a: Any, b: Any, cache: tuple[Any, Any], G: Any) -> dict[str, Any]:
-    """Gradients of a loss with ∂L/∂f = G (shape (M, n, p)) through :func:`forward`.
+def backward(params: Params, cache: Cache, G: Any) -> dict[str, Any]:
+    """Gradients of a loss with ∂L/∂f = G (shape (M, n, outputs)) through :func:`forward`.
 
-    With c = 2/N: ∂L/∂W2 = c Gᵀ z; ∂L/∂z = c G W2; ∂L/∂h = ∂L/∂z ⊙ φ′(h); and
-    ∂L/∂W1[:, j] = Σ_{i: a_i = j} ∂L/∂h_i + Σ_{i: p + b_i = j} ∂L/∂h_i (a scatter-add).
+    ∂L/∂W2 = c Gᵀ z; ∂L/∂z = c G W2; ∂L/∂h = ∂L/∂z ⊙ φ′(h); and ∂L/∂W1[:, j] is the sum
+    of ∂L/∂h_i over the inputs i whose one-hot x_i has a 1 in column j (a scatter-add).
     """
     xp = array_namespace(G)
-    h, z = cache
-    c = 2 / params.width
+    columns, h, z = cache
+    c = params.output_scale
     dW2 = c * xp.matmul(G.transpose(0, 2, 1), z)
     dh = c * xp.matmul(G, params.W2) * ACTIVATIONS[params.activation][1](h)
-    dW1T = xp.zeros((h.shape[0], 2 * params.p, params.width), dtype=h.dtype)
-    scatter_add_rows(dW1T, a, dh)
-    scatter_add_rows(dW1T, params.p + b, dh)
+    dW1T = xp.zeros((h.shape[0], params.W1.shape[-1], params.width), dtype=h.dtype)
+    for column in columns:
+        scatter_add_rows(dW1T, column, dh)
     return {"W1": dW1T.transpose(0, 2, 1), "W2": dW2}
 
 
@@ -179,7 +242,7 @@ def loss_and_grads(params: Params, a: Any, b: Any, c: Any, weights: Any,
     """
     f, cache = forward(params, a, b)
     ell, dell_df = per_sample_loss(f, c, loss)
-    grads = backward(params, a, b, cache, dell_df * weights[..., None])
+    grads = backward(params, cache, dell_df * weights[..., None])
     return (ell * weights).sum(axis=1), grads
 
 

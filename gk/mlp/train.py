@@ -17,7 +17,13 @@ from gk.config import RunConfig, check_int, check_number, configure
 from gk.fourier import ipr
 from gk.losses import check_loss
 from gk.measures import kernel_alignment, relative_distance
-from gk.mlp.model import Params, check_activation, loss_and_grads, pair_metrics
+from gk.mlp.model import (
+    Params,
+    check_activation,
+    check_parametrisation,
+    loss_and_grads,
+    pair_metrics,
+)
 from gk.mlp.model import init as init_params
 from gk.optim import Hyper, check_optimizer, init_state, update
 from gk.tasks import (
@@ -33,8 +39,9 @@ from gk.tasks import (
 PER_MODEL = ("seed", "train_fraction", "lr", "weight_decay")
 """Config fields that may be lists: one model per entry, trained together."""
 
-DEFAULT_LR = {"gd": 0.2, "momentum": 0.02, "adamw": 1e-3}
-"""Default learning rates; for ``gd`` and ``momentum`` they are multiplied by the width N."""
+DEFAULT_LR = {"gd": 0.2, "momentum": 0.02, "adamw": 1e-3, "normalised_gd": 1.0}
+"""Default learning rates; for ``gd`` and ``momentum`` in the mean-field parametrisation
+they are multiplied by the width N."""
 
 LR_SCALES_WITH_WIDTH = ("gd", "momentum")
 
@@ -56,11 +63,13 @@ class TrainConfig(RunConfig):
         N, the number of hidden neurons.
     train_fraction : float or sequence of float
         α, the fraction of pairs used for training (seed 001, eq. 3).
-    optimizer : {"gd", "momentum", "adamw"}
+    optimizer : {"gd", "momentum", "adamw", "normalised_gd"}
+        ``normalised_gd`` takes steps of length lr along the gradient (:mod:`gk.optim`).
     lr : float, sequence of float, or None
         Step size. The mean-field factor 2/N makes every gradient O(1/N), so GD needs
         lr ∝ N: ``None`` means 0.2·N for GD, 0.02·N for momentum (μ = 0.9, the same
-        effective step) and 1e-3 for AdamW, whose normalised steps do not depend on N.
+        effective step), 1e-3 for AdamW, whose normalised steps do not depend on N, and 1
+        for normalised GD. In the standard parametrisation no rate is multiplied by N.
     steps : int
         Number of optimizer updates.
     seed : int or sequence of int
@@ -78,10 +87,15 @@ class TrainConfig(RunConfig):
         Strength of the ℓ∞ penalty λ∞‖θ‖_∞ (seed 002).
     activation : str
         φ: quadratic (seed 001, eq. 4), relu, gelu, tanh or identity.
+    parametrisation : {"mean_field", "standard"}
+        f = (2/N) W2 φ(W1 x) with N(0, s²) weights (seed 001), or f = W2 φ(W1 x) with
+        He-style initialisation (seed 002); :data:`gk.mlp.model.PARAMETRISATIONS`.
     loss : {"mse", "cross_entropy"}
         MSE is ½‖f − e_c‖² averaged over pairs.
     init_scale : float
-        Standard deviation of the initial weights (seed 001: 1).
+        s, the scale of the initial weights: their standard deviation in the mean-field
+        parametrisation (seed 001: 1), the factor on He's in the standard one (seed 002
+        varies it from 0.01 to 10).
     batch_size : int or None
         None for full batch; else minibatches drawn without replacement, reshuffled every
         epoch (seed 000's network used 32).
@@ -113,6 +127,7 @@ class TrainConfig(RunConfig):
     weight_decay: float | tuple[float, ...] = 0.0
     linf: float = 0.0
     activation: str = "quadratic"
+    parametrisation: str = "mean_field"
     loss: str = "mse"
     init_scale: float = 1.0
     batch_size: int | None = None
@@ -142,6 +157,7 @@ class TrainConfig(RunConfig):
             check_int("batch_size", self.batch_size, 1)
         check_optimizer(self.optimizer)
         check_activation(self.activation)
+        check_parametrisation(self.parametrisation)
         check_loss(self.loss)
         backend.check_dtype(self.dtype)
         for fraction in self.per_model("train_fraction"):
@@ -164,7 +180,9 @@ class TrainConfig(RunConfig):
     def per_model(self, name: str) -> list:
         """The value of a :data:`PER_MODEL` field for each model (``lr=None`` resolved)."""
         if name == "lr" and self.lr is None:
-            scale = self.width if self.optimizer in LR_SCALES_WITH_WIDTH else 1
+            scale = 1
+            if self.parametrisation == "mean_field" and self.optimizer in LR_SCALES_WITH_WIDTH:
+                scale = self.width
             return [DEFAULT_LR[self.optimizer] * scale] * self.n_models
         return super().per_model(name)
 
@@ -305,8 +323,9 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
         Show a progress bar with model 0's train and test accuracy.
     **options
         Any field of :class:`TrainConfig`: ``op, p, width, train_fraction, optimizer, lr,
-        steps, seed, momentum, betas, eps, weight_decay, linf, activation, loss, init_scale,
-        batch_size, dtype, log_every, snapshot_every``. Lists of ``seed``, ``train_fraction``,
+        steps, seed, momentum, betas, eps, weight_decay, linf, activation, parametrisation,
+        loss, init_scale, batch_size, dtype, log_every, snapshot_every, ntk_every,
+        ntk_probe``. Lists of ``seed``, ``train_fraction``,
         ``lr`` or ``weight_decay`` train one model per entry, together.
 
     Returns
@@ -326,7 +345,8 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
         io.check_out(out, overwrite)
     evaluator = Evaluator(task, splits, config.loss, config.dtype)
     params = init_params(config.p, config.width, list(config.per_model("seed")),
-                         config.activation, config.init_scale, config.dtype)
+                         config.activation, config.init_scale, config.dtype,
+                         config.parametrisation)
     dims = {"neuron": config.width, "input": 2 * config.p, "output": config.p}
     with io.Recorder("step", config, task, evaluator.is_train, dims, out, overwrite) as recorder:
         with np.errstate(over="ignore", invalid="ignore"):
@@ -381,6 +401,7 @@ def load_params(source: xr.Dataset | str | os.PathLike, step: int | None = None)
     if step not in ds.snapshot.values:
         raise ValueError(f"step={step} has no snapshot; snapshots: {ds.snapshot.values.tolist()}")
     snapshot = ds.sel(snapshot=step)
-    activation = io.config(ds)["activation"]
+    config = io.config(ds)
+    scale = 1.0 if config.get("parametrisation") == "standard" else None
     return Params(backend.asarray(snapshot.W1.values), backend.asarray(snapshot.W2.values),
-                  activation)
+                  config["activation"], scale)
