@@ -119,11 +119,45 @@ def _run_analytic(args: argparse.Namespace) -> int:
     print(f"accuracy on all pairs of {args.op} mod {args.p} (mean over seeds {args.seeds}):")
     print(table.to_string(float_format=lambda x: f"{x:.4f}"))
     if args.out is not None:
-        ds.to_netcdf(args.out)
+        io.write_dataset(ds, args.out, args.overwrite)
         print(f"wrote {args.out}")
     if args.plot is not None:
         plot_width_curve(ds, path=args.plot)
         print(f"wrote {args.plot}")
+    return 0
+
+
+def _add_ntk(commands) -> None:
+    from gk.ntk import INPUTS, KINDS
+
+    parser = commands.add_parser(
+        "ntk", help="NTK Gram matrix of a saved network (seed 002) into a .nc file",
+        description="The exact NTK Gram matrix of one model of a network run, at one of its "
+                    "snapshots, on the run's train or test examples.")
+    parser.add_argument("path", type=Path, help="a .nc trajectory of `gk train`")
+    parser.add_argument("--out", type=Path, required=True, help="netCDF file for the Gram")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--step", type=int, help="snapshot step (default: the last)")
+    parser.add_argument("--model", type=int, default=0, help="which model of the run")
+    parser.add_argument("--inputs", choices=INPUTS, default="train")
+    parser.add_argument("--limit", type=int, help="use only the first LIMIT of the inputs")
+    parser.add_argument("--kind", choices=KINDS, default="trace")
+    parser.add_argument("--outputs", type=int, nargs=2, default=(0, 0), metavar=("K", "L"),
+                        help="output pair of kind=block")
+
+
+def _run_ntk(args: argparse.Namespace) -> int:
+    from gk import io
+    from gk.ntk import gram_of_run
+
+    io.check_out(args.out, args.overwrite)
+    ds = gram_of_run(args.path, step=args.step, model=args.model, inputs=args.inputs,
+                     kind=args.kind, outputs=tuple(args.outputs), limit=args.limit)
+    io.write_dataset(ds, args.out, args.overwrite)
+    print(f"NTK ({args.kind}) of model {args.model} at step {ds.attrs['step']} on "
+          f"{ds.sizes['example']} {args.inputs} examples: mean diagonal "
+          f"{float(ds.ntk.values.diagonal().mean()):.6g}")
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -163,6 +197,7 @@ def parser() -> argparse.ArgumentParser:
     _add_run_command(commands, "train", TrainConfig, "train two-layer networks (seed 001)")
     _add_run_command(commands, "rfm", RFMConfig, "run Recursive Feature Machines (seed 000)")
     _add_analytic(commands)
+    _add_ntk(commands)
     plot = commands.add_parser("plot", help="figure of a trajectory file")
     plot.add_argument("path", type=Path, help="a .nc trajectory")
     plot.add_argument("--out", type=Path, help="image file (default: PATH with .png)")
@@ -178,7 +213,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gk`` command; returns the exit status."""
     args = parser().parse_args(argv)
-    run = {"train": _run_train, "rfm": _run_rfm, "analytic": _run_analytic,
+    run = {"train": _run_train, "rfm": _run_rfm, "analytic": _run_analytic, "ntk": _run_ntk,
            "plot": _run_plot, "info": _run_info}[args.command]
     try:
         return run(args)

@@ -12,13 +12,14 @@ from gk.backend import array_namespace
 def input_spectrum(W1: Any, p: int) -> Any:
     """Fourier transform of first-layer weights over each operand's input index.
 
-    ``W1`` has shape (..., N, 2p): columns 0..p−1 read operand a, columns p..2p−1 operand b.
-    Each half is transformed over Z_p separately (unitary DFT), giving 2p complex
-    coefficients per neuron: ``[ DFT_p(W1[..., :p]), DFT_p(W1[..., p:]) ]``.
+    ``W1`` has shape (..., N, 2p): columns 0..p−1 read operand a, columns p..2p−1 operand b
+    (k·p columns for k operands, as in seed 002's triples). Each block is transformed over
+    Z_p separately (unitary DFT), giving 2p complex coefficients per neuron:
+    ``[ DFT_p(W1[..., :p]), DFT_p(W1[..., p:]) ]``.
     """
     xp = array_namespace(W1)
-    halves = W1.reshape(*W1.shape[:-1], 2, p)
-    return xp.fft.fft(halves, axis=-1, norm="ortho").reshape(W1.shape)
+    blocks = W1.reshape(*W1.shape[:-1], W1.shape[-1] // p, p)
+    return xp.fft.fft(blocks, axis=-1, norm="ortho").reshape(W1.shape)
 
 
 def ipr(W1: Any, p: int, r: int = 2) -> Any:

@@ -110,6 +110,16 @@ def partial_path(path: str | os.PathLike) -> Path:
     return Path(f"{path}{PARTIAL_SUFFIX}")
 
 
+def write_dataset(ds: xr.Dataset, out: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write a finished dataset atomically: to ``out.partial``, then renamed to ``out``, so
+    ``out`` is never a half-written file."""
+    path = check_out(out, overwrite)
+    partial = partial_path(path)
+    ds.to_netcdf(partial, engine="netcdf4")
+    os.replace(partial, path)
+    return path
+
+
 def _attribute(value: Any) -> Any:
     """netCDF attributes cannot be bool, None or containers: store those as JSON text."""
     if isinstance(value, (str, int, float, np.integer, np.floating)) and not isinstance(

@@ -1,4 +1,5 @@
-"""Losses of a model's outputs against integer classes, with their output gradients.
+"""Losses of a model's outputs against integer classes or real targets, with their output
+gradients.
 
 Shared by every model: the network's training loop and RFM's metrics use the same
 definitions, so ``train_loss`` means the same in every file.
@@ -21,16 +22,17 @@ def check_loss(loss: str) -> None:
 
 
 def per_sample_loss(f: Any, c: Any, loss: str = "mse") -> tuple[Any, Any]:
-    """Loss of each pair and its gradient with respect to the outputs.
+    """Loss of each example and its gradient with respect to the outputs.
 
-    ``mse``: ℓ = ½‖f − e_c‖² (seed 001 uses MSE on one-hot targets), ∂ℓ/∂f = f − e_c.
+    ``mse``: ℓ = ½‖f − e_c‖² (seed 001 uses MSE on one-hot targets), ∂ℓ/∂f = f − e_c; with
+    real targets y in place of classes (seed 002's regression), ℓ = ½‖f − y‖².
     ``cross_entropy``: ℓ = logsumexp(f) − f_c, ∂ℓ/∂f = softmax(f) − e_c.
 
     Parameters
     ----------
     f : array, shape (n, p) or (M, n, p)
-    c : int array, shape (n,) or (M, n)
-        The correct class of each pair.
+    c : int array of shape (n,) or (M, n), or real array of f's shape
+        The correct class of each example, or its real target (``mse`` only).
 
     Returns
     -------
@@ -38,6 +40,11 @@ def per_sample_loss(f: Any, c: Any, loss: str = "mse") -> tuple[Any, Any]:
     dell_df : array, shape (n, p) or (M, n, p)
     """
     xp = array_namespace(f)
+    if c.ndim == f.ndim:
+        if loss != "mse":
+            raise ValueError(f"loss={loss!r} needs class targets; real targets take 'mse'")
+        residual = f - c
+        return 0.5 * (residual * residual).sum(axis=-1), residual
     batched = f.ndim == 3
     if not batched:
         f, c = f[None], c[None]

@@ -21,6 +21,8 @@ from gk.backend import array_namespace, scatter_add_rows, solve_ridge
 from gk.mlp.model import ACTIVATIONS, Params
 
 KINDS = ("trace", "full", "block")
+INPUTS = ("train", "test", "all")
+"""Which of a run's examples :func:`gram_of_run` takes."""
 FULL_LIMIT = 2**28
 """Largest number of entries (n·n2·p², 2 GiB in float64) that ``kind="full"`` will build."""
 
@@ -195,3 +197,62 @@ def regression(params: Params, task: Any, split: Any, ridge: float = 0.0,
     test_acc = task.accuracy(xp.concatenate(predicted), split.test) if predicted else math.nan
     return {"train_acc": task.accuracy(K @ alpha, split.train), "test_acc": test_acc,
             "jitter": jitter}
+
+
+def gram_of_run(source: Any, step: int | None = None, model: int = 0, inputs: str = "train",
+                kind: str = "trace", outputs: tuple[int, int] = (0, 0),
+                limit: int | None = None) -> Any:
+    """The NTK Gram matrix of one model of a saved network run, as a labelled dataset.
+
+    Parameters
+    ----------
+    source : path or xarray.Dataset
+        A trajectory of :func:`gk.mlp.train` (it keeps the examples and the snapshots).
+    step : int, optional
+        The snapshot step; default the last.
+    model : int
+        Which model of the run.
+    inputs : {"train", "test", "all"}
+        The model's training examples, its test examples, or all of them.
+    kind, outputs
+        As in :func:`gram`.
+    limit : int, optional
+        Keep only the first ``limit`` of those examples (in the run's order).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ntk`` with dims (``example``, ``example2``) (plus ``output``, ``output2`` for
+        ``full``), coordinates ``pair`` (the example's index in the run) and its operands,
+        attributes naming the source, step, model and kind.
+    """
+    import numpy as np
+    import xarray as xr
+
+    from gk import backend, io
+    from gk.mlp.train import load_params
+
+    ds = source if isinstance(source, xr.Dataset) else io.open_run(source)
+    if inputs not in INPUTS:
+        raise ValueError(f"inputs={inputs!r} is not allowed; allowed: {', '.join(INPUTS)}")
+    if not 0 <= model < ds.sizes["model"]:
+        raise ValueError(f"model={model} is not a model of the run; it has "
+                         f"{ds.sizes['model']} (0..{ds.sizes['model'] - 1})")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit={limit} must be at least 1")
+    is_train = ds.is_train.values[model].astype(bool)
+    keep = {"train": is_train, "test": ~is_train, "all": np.ones_like(is_train)}[inputs]
+    rows = np.flatnonzero(keep)[:limit]
+    names = ["a", "b", "c"] if io.config(ds).get("task") == "triples" else ["a", "b"]
+    operands = tuple(backend.asarray(ds[name].values[rows]) for name in names)
+    params = load_params(ds, step).model(model)
+    K = backend.to_numpy(gram(params, operands, kind=kind, outputs=outputs))
+    dims = ("example", "example2", "output", "output2")[:K.ndim]
+    coords = {"pair": ("example", rows), **{name: ("example", ds[name].values[rows])
+                                            for name in names}}
+    attrs = {"source": "" if isinstance(source, xr.Dataset) else str(source),
+             "step": int(ds.snapshot[-1]) if step is None else int(step), "model": model,
+             "inputs": inputs, "kind": kind, "outputs": list(outputs),
+             "output_scale": params.output_scale, "gk_version": ds.attrs.get("gk_version", "")}
+    return xr.Dataset({"ntk": (dims, K, {"long_name": f"NTK Gram matrix ({kind})"})},
+                      coords, attrs)

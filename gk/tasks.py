@@ -144,6 +144,13 @@ class Task:
         indices = np.arange(self.size) if indices is None else np.asarray(indices)
         return self.a[indices], self.b[indices]
 
+    tolerance = None
+    """Correctness is argmax f = c (see :attr:`Triples.tolerance`)."""
+
+    def labels(self, indices: np.ndarray | None = None) -> np.ndarray:
+        """What losses compare outputs with: the class c of each pair (int, (n,))."""
+        return self.c if indices is None else self.c[np.asarray(indices)]
+
     def accuracy(self, f, indices: np.ndarray) -> float:
         """Fraction of the given pairs whose output f (n, p) has its largest entry at c."""
         return float((backend.to_numpy(f).argmax(axis=1) == self.c[indices]).mean())
@@ -229,12 +236,21 @@ class Triples:
 
     def targets(self, indices: np.ndarray | None = None):
         """Targets y as a column (n, 1) on the backend."""
+        return backend.asarray(self.labels(indices))
+
+    @property
+    def tolerance(self) -> float:
+        """An output is correct when within p/2 of its target, nearer it than the other."""
+        return self.p / 2
+
+    def labels(self, indices: np.ndarray | None = None) -> np.ndarray:
+        """What losses compare outputs with: the real target y of each triple, (n, 1)."""
         indices = np.arange(self.size) if indices is None else np.asarray(indices)
-        return backend.asarray(self.y[indices, None])
+        return self.y[indices][..., None]
 
     def accuracy(self, f, indices: np.ndarray) -> float:
         """Fraction of the given triples whose output f (n, 1) is within p/2 of y."""
-        return float((np.abs(backend.to_numpy(f)[:, 0] - self.y[indices]) < self.p / 2).mean())
+        return float((np.abs(backend.to_numpy(f)[:, 0] - self.y[indices]) < self.tolerance).mean())
 
 
 def triples(p: int) -> Triples:

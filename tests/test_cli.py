@@ -100,3 +100,17 @@ def test_analytic_command_prints_curve_and_writes_files(tmp_path, capsys):
     assert png.stat().st_size > 0
     assert main(["analytic", "--op", "x2+xy+y2", "--p", "13"]) == 2
     assert "no closed form" in capsys.readouterr().err
+
+
+def test_ntk_command_writes_the_gram_of_a_saved_run(tmp_path, capsys):
+    run, out = tmp_path / "run.nc", tmp_path / "gram.nc"
+    assert main(["train", "--p", "11", "--width", "16", "--lr", "1", "--steps", "20",
+                 "--seed", "0", "1", "--out", str(run), "--no-progress"]) == 0
+    assert main(["ntk", str(run), "--out", str(out), "--model", "1", "--limit", "10"]) == 0
+    gram = io.open_run(out)
+    assert gram.ntk.dims == ("example", "example2") and gram.ntk.shape == (10, 10)
+    assert gram.attrs["model"] == 1 and gram.attrs["step"] == 20
+    assert main(["ntk", str(run), "--out", str(out)]) == 2          # exists: refused
+    assert main(["ntk", str(run), "--out", str(tmp_path / "x.nc"), "--model", "2"]) == 2
+    assert "model=2 is not a model" in capsys.readouterr().err
+    assert not (tmp_path / "x.nc").exists()

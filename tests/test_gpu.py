@@ -36,9 +36,10 @@ def test_gradients_agree_with_numpy(cupy_backend, monkeypatch):
     a, b, c = (generator.integers(0, 13, (2, 40)) for _ in range(3))
     weights = np.full((2, 40), 1 / 40)
     xp = cupy_backend
-    _, on_gpu = mlp.loss_and_grads(params, *(xp.asarray(v) for v in (a, b, c, weights)))
+    _, on_gpu = mlp.loss_and_grads(params, (xp.asarray(a), xp.asarray(b)), xp.asarray(c),
+                                   xp.asarray(weights))
     cpu_params = mlp.Params(backend.to_numpy(params.W1), backend.to_numpy(params.W2))
-    _, on_cpu = mlp.loss_and_grads(cpu_params, a, b, c, weights)
+    _, on_cpu = mlp.loss_and_grads(cpu_params, (a, b), c, weights)
     for key in ("W1", "W2"):
         np.testing.assert_allclose(backend.to_numpy(on_gpu[key]), on_cpu[key], rtol=1e-10,
                                    atol=1e-12)

@@ -15,9 +15,9 @@ def _finite_difference(params, a, b, c, weights, loss, eps=1e-6):
         for index in np.ndindex(array.shape):
             old = array[index]
             array[index] = old + eps
-            up = model.loss_and_grads(params, a, b, c, weights, loss)[0].sum()
+            up = model.loss_and_grads(params, (a, b), c, weights, loss)[0].sum()
             array[index] = old - eps
-            down = model.loss_and_grads(params, a, b, c, weights, loss)[0].sum()
+            down = model.loss_and_grads(params, (a, b), c, weights, loss)[0].sum()
             array[index] = old
             grad[index] = (up - down) / (2 * eps)
         numeric[key] = grad
@@ -34,7 +34,7 @@ def test_gradients_match_finite_differences(activation, loss):
     a[0, :3] = 2  # repeated operands: the scatter-add must accumulate
     weights = np.full((2, n), 1 / n)
     weights[1, -2:] = 0  # padding entries contribute nothing
-    _, grads = model.loss_and_grads(params, a, b, c, weights, loss)
+    _, grads = model.loss_and_grads(params, (a, b), c, weights, loss)
     numeric = _finite_difference(params, a, b, c, weights, loss)
     for key in ("W1", "W2"):
         error = np.abs(grads[key] - numeric[key]).max() / np.abs(numeric[key]).max()

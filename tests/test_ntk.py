@@ -172,3 +172,26 @@ def test_ntk_regression_on_triples_fits_its_training_triples():
     result = ntk.regression(params, task, task.split(0.3, 0))
     assert result["train_acc"] == 1.0 and result["jitter"] == 0.0
     assert 0 < result["test_acc"] < 1
+
+
+def test_gram_of_run_is_the_gram_of_the_saved_weights_on_the_chosen_examples():
+    ds = mlp.train(p=11, width=16, lr=1.0, steps=20, seed=[0, 1], snapshot_every=10)
+    gram = ntk.gram_of_run(ds, step=10, model=1, inputs="test", limit=12)
+    rows = np.flatnonzero(~ds.is_train.values[1])[:12]
+    params = mlp.load_params(ds, step=10).model(1)
+    expected = ntk.gram(params, (ds.a.values[rows], ds.b.values[rows]))
+    np.testing.assert_array_equal(gram.pair.values, rows)
+    np.testing.assert_allclose(gram.ntk.values, expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="inputs='val'"):
+        ntk.gram_of_run(ds, inputs="val")
+
+
+def test_gram_of_a_triples_run_reads_all_three_operands():
+    ds = mlp.train(task="triples", p=5, width=8, lr=0.01, steps=4, parametrisation="standard",
+                   train_fraction=0.3, log_every=2)
+    gram = ntk.gram_of_run(ds, limit=9)
+    rows = np.flatnonzero(ds.is_train.values[0])[:9]
+    operands = tuple(ds[name].values[rows] for name in "abc")
+    expected = ntk.gram(mlp.load_params(ds).model(0), operands)
+    np.testing.assert_allclose(gram.ntk.values, expected, rtol=1e-12)
+    assert gram.attrs["output_scale"] == 1.0

@@ -63,13 +63,13 @@ def test_minibatches_cover_each_epoch_exactly_once():
         seen = []
         generator = Batches(task, splits, 5, "float64")
         for _ in range(batches_per_epoch):
-            a, b, _, weights = generator.next()
+            (a, b), _, weights = generator.next()
             real = weights[m] > 0
             seen += (a[m][real] * 7 + b[m][real]).tolist()
             assert np.isclose(weights[m].sum(), 1.0)
         pairs = task.pairs[split.train]
         assert sorted(seen) == sorted((pairs[:, 0] * 7 + pairs[:, 1]).tolist())
-    assert batches.next()[0].shape == (2, 5)
+    assert batches.next()[0][0].shape == (2, 5)
 
 
 @pytest.mark.parametrize("options", [
@@ -107,8 +107,8 @@ def test_run_file_round_trip_and_load_params(tmp_path):
     task = tasks.modular("add", 11)
     accuracy = mlp.evaluate(params, task)["accuracy"]
     is_train = on_disk.is_train.values
-    final_train = [(mlp.model.pair_metrics(params.model(m).as_batch(), task.a, task.b,
-                                           task.c)[1][0][is_train[m]]).mean() for m in range(2)]
+    final_train = [(mlp.model.metrics(params.model(m).as_batch(), (task.a, task.b),
+                                      task.c)[1][0][is_train[m]]).mean() for m in range(2)]
     np.testing.assert_allclose(final_train, on_disk.train_acc.values[-1])
     assert accuracy.shape == (2,)
 
@@ -217,3 +217,27 @@ def test_kill_9_leaves_a_valid_file_with_every_synced_step(tmp_path):
 
 def test_version_and_submodules_are_exposed():
     assert gk.__version__ and gk.mlp.train and gk.tasks.modular and gk.io.open_run
+
+
+def test_triples_task_trains_seed_002_regression_network():
+    ds = mlp.train(task="triples", p=5, width=10, lr=0.01, steps=6, log_every=3,
+                   parametrisation="standard", train_fraction=0.4, seed=2)
+    assert ds.sizes["pair"] == 125 and ds.W1.shape[-1] == 15 and ds.W2.shape[-2] == 1
+    task, is_train = tasks.triples(5), ds.is_train.values[0]
+    params = mlp.load_params(ds, step=0)
+    f, _ = mlp.forward(params, *(x[None] for x in task.operands()))
+    loss = 0.5 * (f[0, :, 0] - task.y) ** 2
+    assert float(ds.train_loss.sel(step=0)[0]) == pytest.approx(loss[is_train].mean(), rel=1e-12)
+    correct = np.abs(f[0, :, 0] - task.y) < 2.5
+    assert float(ds.test_acc.sel(step=0)[0]) == pytest.approx(correct[~is_train].mean())
+
+
+@pytest.mark.parametrize("options, match", [
+    (dict(task="quads"), "task='quads' is not a task"),
+    (dict(task="triples", op="mul"), "op='add'"),
+    (dict(task="triples", loss="cross_entropy"), "loss='mse'"),
+    (dict(parametrisation="ntk"), "parametrisation='ntk'"),
+])
+def test_bad_task_options_are_refused(options, match):
+    with pytest.raises(ValueError, match=match):
+        mlp.train(p=5, width=4, steps=1, **options)

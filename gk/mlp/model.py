@@ -27,7 +27,7 @@ import numpy as np
 from gk import backend
 from gk.backend import array_namespace, erf, scatter_add_rows
 from gk.losses import per_sample_loss
-from gk.tasks import Task
+from gk.tasks import Task, Triples
 
 
 def _gelu(h: Any) -> Any:
@@ -233,40 +233,48 @@ def backward(params: Params, cache: Cache, G: Any) -> dict[str, Any]:
     return {"W1": dW1T.transpose(0, 2, 1), "W2": dW2}
 
 
-def loss_and_grads(params: Params, a: Any, b: Any, c: Any, weights: Any,
+def loss_and_grads(params: Params, operands: tuple[Any, ...], labels: Any, weights: Any,
                    loss: str = "mse") -> tuple[Any, dict[str, Any]]:
     """Weighted loss L = Σ_i w_i ℓ_i per model and its gradients.
 
-    ``weights`` (M, n) are 1/n on a model's real pairs and 0 on padding, so L is the mean
+    ``operands`` are the (M, n) index arrays of :func:`forward`; ``labels`` the classes
+    (M, n) or real targets (M, n, outputs) of :func:`gk.losses.per_sample_loss`.
+    ``weights`` (M, n) are 1/n on a model's real examples and 0 on padding, so L is the mean
     loss over each model's batch.
     """
-    f, cache = forward(params, a, b)
-    ell, dell_df = per_sample_loss(f, c, loss)
+    f, cache = forward(params, *operands)
+    ell, dell_df = per_sample_loss(f, labels, loss)
     grads = backward(params, cache, dell_df * weights[..., None])
     return (ell * weights).sum(axis=1), grads
 
 
-def pair_metrics(params: Params, a: Any, b: Any, c: Any, loss: str = "mse",
-                 chunk: int = 4096) -> tuple[Any, Any]:
-    """Loss and correctness (argmax f == c) of every pair, in chunks of ``chunk`` pairs.
+def metrics(params: Params, operands: tuple[Any, ...], labels: Any, loss: str = "mse",
+            tolerance: float | None = None, chunk: int = 4096) -> tuple[Any, Any]:
+    """Loss and correctness of every example, in chunks of ``chunk`` examples.
 
-    ``a, b, c`` have shape (n,) and are shared by all models; returns two (M, n) arrays.
+    ``operands`` (each (n,)) and ``labels`` are shared by all models. An example is correct
+    when argmax f = c (classes), or when every output is within ``tolerance`` of its real
+    target. Returns two (M, n) arrays.
     """
     xp = array_namespace(params.W1)
     batch = params.as_batch()
     M = batch.W1.shape[0]
     losses, correct = [], []
-    for start in range(0, len(a), chunk):
+    for start in range(0, len(labels), chunk):
         part = slice(start, start + chunk)
-        a_, b_, c_ = (xp.broadcast_to(v[part], (M, len(v[part]))) for v in (a, b, c))
-        f, _ = forward(batch, a_, b_)
-        losses.append(per_sample_loss(f, c_, loss)[0])
-        correct.append(f.argmax(axis=-1) == c_)
+        inputs = [xp.broadcast_to(x[part], (M, len(x[part]))) for x in operands]
+        target = xp.broadcast_to(labels[part], (M, *labels[part].shape))
+        f, _ = forward(batch, *inputs)
+        losses.append(per_sample_loss(f, target, loss)[0])
+        if tolerance is None:
+            correct.append(f.argmax(axis=-1) == target)
+        else:
+            correct.append((xp.abs(f - target) < tolerance).all(axis=-1))
     return xp.concatenate(losses, axis=1), xp.concatenate(correct, axis=1)
 
 
-def evaluate(params: Params, task: Task, loss: str = "mse") -> dict[str, Any]:
-    """Loss and accuracy of the network on all of the task's pairs.
+def evaluate(params: Params, task: Task | Triples, loss: str = "mse") -> dict[str, Any]:
+    """Loss and accuracy of the network on all of the task's examples.
 
     Returns
     -------
@@ -275,8 +283,8 @@ def evaluate(params: Params, task: Task, loss: str = "mse") -> dict[str, Any]:
         batch.
     """
     xp = array_namespace(params.W1)
-    a, b, c = (xp.asarray(v) for v in (task.a, task.b, task.c))
-    losses, correct = pair_metrics(params, a, b, c, loss)
+    operands = tuple(xp.asarray(x) for x in task.operands())
+    losses, correct = metrics(params, operands, xp.asarray(task.labels()), loss, task.tolerance)
     result = {"loss": backend.to_numpy(losses.mean(axis=1)),
               "accuracy": backend.to_numpy(correct.mean(axis=1))}
     if params.batched:

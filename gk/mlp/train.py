@@ -22,18 +22,20 @@ from gk.mlp.model import (
     check_activation,
     check_parametrisation,
     loss_and_grads,
-    pair_metrics,
+    metrics,
 )
 from gk.mlp.model import init as init_params
 from gk.optim import Hyper, check_optimizer, init_state, update
 from gk.tasks import (
     Split,
     Task,
+    Triples,
     check_op,
     check_train_fraction,
     model_splits,
     modular,
     train_mask,
+    triples,
 )
 
 PER_MODEL = ("seed", "train_fraction", "lr", "weight_decay")
@@ -45,6 +47,8 @@ they are multiplied by the width N."""
 
 LR_SCALES_WITH_WIDTH = ("gd", "momentum")
 
+TASKS = ("pairs", "triples")
+
 
 @dataclass(frozen=True)
 class TrainConfig(RunConfig):
@@ -55,6 +59,11 @@ class TrainConfig(RunConfig):
 
     Parameters
     ----------
+    task : {"pairs", "triples"}
+        ``pairs``: classify c = op(a, b) from one-hot pairs (:func:`gk.tasks.modular`),
+        p outputs. ``triples``: seed 002's regression of y = p·𝟙[a + b ≡ c] from one-hot
+        triples (:func:`gk.tasks.triples`), one output, ``op="add"`` and ``loss="mse"``;
+        α is then a fraction of the p³ triples (seed 002 trains on n = 2p^2.25).
     op : str or callable
         The operation (:func:`gk.tasks.modular`).
     p : int
@@ -113,6 +122,7 @@ class TrainConfig(RunConfig):
         Number of pairs in the probe set (drawn once from the first seed).
     """
 
+    task: str = "pairs"
     op: str | Callable = "add"
     p: int = 97
     width: int = 512
@@ -144,6 +154,11 @@ class TrainConfig(RunConfig):
         if isinstance(self.betas, list):
             object.__setattr__(self, "betas", tuple(self.betas))
         check_op(self.op, self.p)
+        if self.task not in TASKS:
+            raise ValueError(f"task={self.task!r} is not a task; allowed: {', '.join(TASKS)}")
+        if self.task == "triples" and (self.op != "add" or self.loss != "mse"):
+            raise ValueError(f"task='triples' is seed 002's regression of a + b ≡ c with "
+                             f"op='add' and loss='mse', got op={self.op!r}, loss={self.loss!r}")
         check_int("width", self.width, 1)
         check_int("steps", self.steps, 0)
         check_int("log_every", self.log_every, 1)
@@ -194,7 +209,7 @@ class TrainConfig(RunConfig):
 
 
 class Batches:
-    """Training pairs of every model, as padded (M, n) arrays on the backend.
+    """Training examples of every model, as padded (M, n) arrays on the backend.
 
     Full batch: each model's whole training set, padded to the longest with weight 0.
     Minibatches: ``batch_size`` pairs per model per step, drawn without replacement from a
@@ -202,25 +217,28 @@ class Batches:
     last batch of an epoch may be short, and is padded.
     """
 
-    def __init__(self, task: Task, splits: list[Split], batch_size: int | None, dtype: Any):
+    def __init__(self, task: Task | Triples, splits: list[Split], batch_size: int | None,
+                 dtype: Any):
         self.task, self.splits, self.batch_size, self.dtype = task, splits, batch_size, dtype
         self.generators = [backend.rng((split.seed, 2)) for split in splits]
         self.orders = [np.empty(0, dtype=np.int64) for _ in splits]
         if batch_size is None:
             self.full = self._arrays([split.train for split in splits])
 
-    def _arrays(self, indices: list[np.ndarray]) -> tuple[Any, Any, Any, Any]:
+    def _arrays(self, indices: list[np.ndarray]) -> tuple[tuple, Any, Any]:
         width = max(len(i) for i in indices)
         padded = np.zeros((len(indices), width), dtype=np.int64)
         weights = np.zeros((len(indices), width))
         for m, rows in enumerate(indices):
             padded[m, : len(rows)] = rows
             weights[m, : len(rows)] = 1 / len(rows)
-        a, b, c = (backend.asarray(v[padded]) for v in (self.task.a, self.task.b, self.task.c))
-        return a, b, c, backend.asarray(weights, dtype=self.dtype)
+        operands = tuple(backend.asarray(x) for x in self.task.operands(padded))
+        labels = self.task.labels(padded)
+        labels = backend.asarray(labels, dtype=None if labels.dtype.kind == "i" else self.dtype)
+        return operands, labels, backend.asarray(weights, dtype=self.dtype)
 
-    def next(self) -> tuple[Any, Any, Any, Any]:
-        """``(a, b, c, weights)`` for the next step."""
+    def next(self) -> tuple[tuple, Any, Any]:
+        """``(operands, labels, weights)`` for the next step."""
         if self.batch_size is None:
             return self.full
         batch = []
@@ -243,15 +261,15 @@ class KernelProbe:
     value at step 0: ``ntk_distance`` ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F and ``ntk_alignment`` with the
     probe's targets (seed 002, Figs. 1–2). NaN at log steps between measurements."""
 
-    def __init__(self, task: Task, config: TrainConfig):
+    def __init__(self, task: Task | Triples, config: TrainConfig):
         if config.ntk_probe > task.size:
             raise ValueError(f"ntk_probe={config.ntk_probe} is larger than the task's "
-                             f"{task.size} pairs")
+                             f"{task.size} examples")
         xp = backend.namespace()
         order = backend.rng((config.per_model("seed")[0], 5)).permutation(task.size)
         order = order[: config.ntk_probe]
-        self.pairs = (xp.asarray(task.a[order]), xp.asarray(task.b[order]))
-        self.targets = backend.asarray(task.one_hot_targets(order), config.dtype)
+        self.inputs = tuple(xp.asarray(x) for x in task.operands(order))
+        self.targets = backend.asarray(task.targets(order), config.dtype)
         self.every = config.ntk_every
         self.initial = None
 
@@ -260,7 +278,7 @@ class KernelProbe:
         if step % self.every:
             return {"ntk_distance": np.full(M, np.nan), "ntk_alignment": np.full(M, np.nan)}
         xp = backend.array_namespace(params.W1)
-        K = xp.stack([ntk.gram(params.model(m), self.pairs) for m in range(M)])
+        K = xp.stack([ntk.gram(params.model(m), self.inputs) for m in range(M)])
         if self.initial is None:
             self.initial = K
         return {"ntk_distance": backend.to_numpy(relative_distance(K, self.initial)),
@@ -268,11 +286,13 @@ class KernelProbe:
 
 
 class Evaluator:
-    """Train and test metrics of every model on all pairs, reduced on the device."""
+    """Train and test metrics of every model on all examples, reduced on the device."""
 
-    def __init__(self, task: Task, splits: list[Split], loss: str, dtype: Any):
+    def __init__(self, task: Task | Triples, splits: list[Split], loss: str, dtype: Any):
         xp = backend.namespace()
-        self.a, self.b, self.c = (xp.asarray(v) for v in (task.a, task.b, task.c))
+        self.operands = tuple(xp.asarray(x) for x in task.operands())
+        self.labels = xp.asarray(task.labels())
+        self.tolerance, self.p = task.tolerance, task.p
         self.is_train = is_train = train_mask(task, splits)
         self.train_mask = backend.asarray(is_train, dtype)
         self.test_mask = backend.asarray(~is_train, dtype)
@@ -283,7 +303,7 @@ class Evaluator:
 
     def __call__(self, params: Params, grads: dict[str, Any]) -> dict[str, np.ndarray]:
         xp = backend.array_namespace(params.W1)
-        losses, correct = pair_metrics(params, self.a, self.b, self.c, self.loss)
+        losses, correct = metrics(params, self.operands, self.labels, self.loss, self.tolerance)
         correct = correct.astype(losses.dtype)
         rows = {
             "train_loss": (losses * self.train_mask).sum(axis=1) / self.n_train,
@@ -293,7 +313,7 @@ class Evaluator:
             "w1_norm": _norm([params.W1]),
             "w2_norm": _norm([params.W2]),
             "grad_norm": _norm(list(grads.values())),
-            "ipr": ipr(params.W1, params.p),
+            "ipr": ipr(params.W1, self.p),
         }
         stacked = backend.to_numpy(xp.stack([v.astype(xp.float64) for v in rows.values()]))
         return dict(zip(rows, stacked, strict=True))  # one device-to-host copy per log step
@@ -322,11 +342,11 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
     progress : bool
         Show a progress bar with model 0's train and test accuracy.
     **options
-        Any field of :class:`TrainConfig`: ``op, p, width, train_fraction, optimizer, lr,
+        Any field of :class:`TrainConfig`: ``task, op, p, width, train_fraction, optimizer, lr,
         steps, seed, momentum, betas, eps, weight_decay, linf, activation, parametrisation,
         loss, init_scale, batch_size, dtype, log_every, snapshot_every, ntk_every,
-        ntk_probe``. Lists of ``seed``, ``train_fraction``,
-        ``lr`` or ``weight_decay`` train one model per entry, together.
+        ntk_probe``. Lists of ``seed``, ``train_fraction``, ``lr`` or ``weight_decay``
+        train one model per entry, together.
 
     Returns
     -------
@@ -339,22 +359,24 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
     >>> ds.test_acc.sel(step=20)                             # doctest: +SKIP
     """
     config = configure(TrainConfig, config, options)
-    task = modular(config.op, config.p)
+    task = modular(config.op, config.p) if config.task == "pairs" else triples(config.p)
     splits = model_splits(task, config.per_model("train_fraction"), config.per_model("seed"))
     if out is not None:
         io.check_out(out, overwrite)
     evaluator = Evaluator(task, splits, config.loss, config.dtype)
+    operands = len(task.operands([0]))
+    outputs = config.p if config.task == "pairs" else 1
     params = init_params(config.p, config.width, list(config.per_model("seed")),
                          config.activation, config.init_scale, config.dtype,
-                         config.parametrisation)
-    dims = {"neuron": config.width, "input": 2 * config.p, "output": config.p}
+                         config.parametrisation, operands, outputs)
+    dims = {"neuron": config.width, "input": operands * config.p, "output": outputs}
     with io.Recorder("step", config, task, evaluator.is_train, dims, out, overwrite) as recorder:
         with np.errstate(over="ignore", invalid="ignore"):
             recorder.status = _run(config, task, splits, params, evaluator, recorder, progress)
     return recorder.dataset()
 
 
-def _run(config: TrainConfig, task: Task, splits: list[Split], params: Params,
+def _run(config: TrainConfig, task: Task | Triples, splits: list[Split], params: Params,
          evaluator: Evaluator, recorder: io.Recorder, progress: bool) -> str:
     xp = backend.namespace()
     batches = Batches(task, splits, config.batch_size, config.dtype)
@@ -368,8 +390,8 @@ def _run(config: TrainConfig, task: Task, splits: list[Split], params: Params,
     bar = tqdm(total=config.steps, disable=not progress, unit="step", dynamic_ncols=True)
     with bar:
         for step in range(config.steps + 1):
-            a, b, c, weights = batches.next()
-            _, grads = loss_and_grads(params, a, b, c, weights, config.loss)
+            operands, labels, weights = batches.next()
+            _, grads = loss_and_grads(params, operands, labels, weights, config.loss)
             if _is_log_step(step, config):
                 row = evaluator(params, grads)
                 if probe is not None:
