@@ -66,3 +66,15 @@ def test_trained_vs_analytic_quick_writes_both_figures(tmp_path):
     assert "analytic" in printed
     assert len(list(tmp_path.glob("*preactivations.png"))) == 1
     assert len(list(tmp_path.glob("*phases.png"))) == 1
+
+
+def test_kernel_regime_quick_lazy_predictor_fails_where_the_network_groks(tmp_path):
+    printed = run_example("kernel_regime.py", "--out-dir", str(tmp_path))
+    for suffix in ("alpha.png", "linf.png", "linf0.nc", "linf0.03.nc"):
+        assert (tmp_path / f"kernel_regime_quick_{suffix}").stat().st_size > 0
+    rows = np.genfromtxt(tmp_path / "kernel_regime_quick_alpha.csv", delimiter=",", names=True)
+    assert (rows["ntk_regression_test_acc"] == 0).all()
+    assert rows["trained_network_test_acc"][rows["train_fraction"] == 0.9] >= 0.99
+    ds = io.open_run(tmp_path / "kernel_regime_quick_linf0.03.nc")
+    assert ds.ntk_distance.dropna("step").sizes["step"] > 10
+    assert printed.count("test ≥ 99% at ") == 2 and "at None" not in printed
