@@ -191,14 +191,15 @@ def solve_ridge(K: Any, Y: Any, ridge: float = 0.0) -> tuple[Any, float]:
 
 
 def psd_power(A: Any, power: float) -> Any:
-    """Return ``A**power`` for a symmetric positive semi-definite ``A`` via ``eigh``.
+    """Return ``A**power`` for a symmetric positive semi-definite ``A`` (..., k, k) via
+    ``eigh``, over any leading axes.
 
     Eigenvalues below zero (round-off) are clipped to zero before taking the power.
     """
     xp = array_namespace(A)
-    eigenvalues, eigenvectors = xp.linalg.eigh((A + A.T) / 2)
+    eigenvalues, eigenvectors = xp.linalg.eigh((A + xp.swapaxes(A, -1, -2)) / 2)
     eigenvalues = xp.clip(eigenvalues, 0, None) ** power
-    return (eigenvectors * eigenvalues) @ eigenvectors.T
+    return (eigenvectors * eigenvalues[..., None, :]) @ xp.swapaxes(eigenvectors, -1, -2)
 
 
 def scatter_add_rows(target: Any, rows: Any, values: Any) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gk.backend import array_namespace, scatter_add_rows, solve_ridge
+from gk.backend import array_namespace, scatter_add_rows, solve_ridge, to_numpy
 from gk.mlp.model import ACTIVATIONS, Params
 
 KINDS = ("trace", "full", "block")
@@ -50,10 +50,14 @@ def _features(params: Params, x: Any) -> tuple[Any, Any]:
     return phi(H), dphi(H)
 
 
-def _overlap(x: Any, x2: Any) -> Any:
+def _overlap(x: Any, x2: Any, dtype: Any) -> Any:
     """x·x′ for every pair of inputs: X X′ᵀ, or Σ_j [x_j = x′_j] for one-hot operands."""
     if isinstance(x, tuple):
-        return sum((u[:, None] == v[None, :]) * 1.0 for u, v in zip(x, x2, strict=True))
+        xp = array_namespace(x[0])
+        overlap = xp.zeros((len(x[0]), len(x2[0])), dtype=dtype)
+        for u, v in zip(x, x2, strict=True):
+            overlap += u[:, None] == v[None, :]
+        return overlap
     return x @ x2.T
 
 
@@ -109,26 +113,59 @@ def gram(params: Params, x: Any, x2: Any = None, kind: str = "trace",
     for start in range(0, _length(x), chunk):
         part = _rows(x, slice(start, start + chunk))
         Z, D = _features(params, part)
-        S = _overlap(part, x2)
-        parts.append(c * c * _kind(kind, Z, D, Z2, D2, S, W2, outputs))
+        parts.append(c * c * _kind(kind, params, part, x2, Z, D, Z2, D2, outputs))
     return parts[0] if len(parts) == 1 else xp.concatenate(parts, axis=0)
 
 
-def _kind(kind: str, Z: Any, D: Any, Z2: Any, D2: Any, S: Any, W2: Any,
+def _add_derivative_term(out: Any, x: Any, x2: Any, D: Any, D2: Any, left: Any,
+                         right: Any = None) -> None:
+    """out += (x·x′) Σ_i u_i v_i φ′(h_i) φ′(h′_i) for every pair of inputs, with u = ``left``
+    and v = ``right`` (default 1) weighting the neurons.
+
+    Dense inputs: S ⊙ (D ⊙ u)(D2 ⊙ v)ᵀ with S = X X2ᵀ. One-hot operands: S = Σ_j [x_j = x′_j]
+    is nonzero on only a 1/p share of the entries per operand, so the sum is formed there
+    alone — for each operand j and value q, the block of inputs with x_j = q against those
+    with x′_j = q — which costs n·n2·N·k/p instead of n·n2·N.
+    """
+    U, V = D * left, D2 if right is None else D2 * right
+    if not isinstance(x, tuple):
+        term = U @ V.T
+        term *= x @ x2.T
+        out += term
+        return
+    xp = array_namespace(U)
+    for u, v in zip(x, x2, strict=True):
+        order, order2 = xp.argsort(u), xp.argsort(v)
+        values = int(max(u.max(), v.max())) + 1
+        bounds = to_numpy(xp.searchsorted(u[order], xp.arange(values + 1)))
+        bounds2 = to_numpy(xp.searchsorted(v[order2], xp.arange(values + 1)))
+        for q in range(values):
+            rows, cols = order[bounds[q]:bounds[q + 1]], order2[bounds2[q]:bounds2[q + 1]]
+            if len(rows) and len(cols):
+                out[rows[:, None], cols[None, :]] += U[rows] @ V[cols].T
+
+
+def _kind(kind: str, params: Params, x: Any, x2: Any, Z: Any, D: Any, Z2: Any, D2: Any,
           outputs: tuple[int, int]) -> Any:
-    """Θ / c² of one chunk of rows."""
+    """Θ / c² of one chunk of rows x against all of x2."""
     xp = array_namespace(Z)
+    W2 = params.W2
     if kind == "trace":
-        return W2.shape[0] * (Z @ Z2.T) + S * ((D * (W2 * W2).sum(axis=0)) @ D2.T)
+        theta = Z @ Z2.T
+        theta *= W2.shape[0]
+        _add_derivative_term(theta, x, x2, D, D2, (W2 * W2).sum(axis=0))
+        return theta
     if kind == "block":
         k, l = outputs
-        same = Z @ Z2.T if k == l else 0
-        return same + S * ((D * W2[k]) @ (D2 * W2[l]).T)
+        theta = Z @ Z2.T if k == l else xp.zeros((len(Z), len(Z2)), dtype=Z.dtype)
+        _add_derivative_term(theta, x, x2, D, D2, W2[k], W2[l])
+        return theta
+    S = _overlap(x, x2, Z.dtype)
     p = W2.shape[0]
     A = (D[:, None, :] * W2[None]).reshape(-1, W2.shape[1])           # (n·p, N)
     A2 = (D2[:, None, :] * W2[None]).reshape(-1, W2.shape[1])
     second = (A @ A2.T).reshape(len(Z), p, len(Z2), p).transpose(0, 2, 1, 3)
-    first = (Z @ Z2.T)[:, :, None, None] * xp.eye(p)
+    first = (Z @ Z2.T)[:, :, None, None] * xp.eye(p, dtype=Z.dtype)
     return first + S[:, :, None, None] * second
 
 

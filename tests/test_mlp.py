@@ -126,3 +126,46 @@ def test_triples_network_gradients_match_finite_differences():
             numeric[index] = (up - loss()[0]) / 2e-6
             array[index] = old
         assert np.abs(grads[key] - numeric).max() <= 1e-6 * np.abs(numeric).max(), key
+
+
+@pytest.mark.parametrize("activation", sorted(model.ACTIVATIONS))
+def test_input_agop_matches_per_sample_finite_difference_jacobians(activation):
+    p, width = 5, 6
+    params = mlp.init(p, width, seed=[0, 1], activation=activation, init_scale=0.8)
+    task = tasks.modular("add", p)
+    rows = np.arange(0, task.size, 2)
+    agop = model.input_agop(params, *(np.tile(x[rows], (2, 1)) for x in task.operands()))
+    phi = model.ACTIVATIONS[activation][0]
+    for m in range(2):
+        W1, W2 = params.W1[m], params.W2[m]
+        brute = np.zeros((2 * p, 2 * p))
+        for x in task.one_hot_inputs(rows):                 # J(x) by central differences
+            J = np.stack([(2 / width) * (W2 @ phi(W1 @ (x + 1e-6 * e))
+                                         - W2 @ phi(W1 @ (x - 1e-6 * e))) / 2e-6
+                          for e in np.eye(2 * p)], axis=1)
+            brute += J.T @ J / len(rows)
+        np.testing.assert_allclose(agop[m], brute, rtol=1e-7, atol=1e-9 * np.abs(brute).max())
+
+
+@pytest.mark.parametrize("activation", ["quadratic", "gelu", "tanh"])
+def test_agop_trace_gradients_match_finite_differences(activation):
+    p, width, n = 4, 5, 6
+    params = mlp.init(p, width, seed=[3, 4], activation=activation, init_scale=0.7)
+    generator = np.random.default_rng(1)
+    operands = tuple(generator.integers(0, p, (2, n)) for _ in range(2))
+    weights = np.full((2, n), 1 / n)
+    weights[1, -1] = 0                                          # padding counts for nothing
+    trace, grads = model.agop_trace_and_grads(params, operands, weights)
+    np.testing.assert_allclose(trace, np.trace(model.input_agop(params, *operands,
+                                                                weights=weights), axis1=1, axis2=2))
+    for key in ("W1", "W2"):
+        array, numeric = getattr(params, key), np.zeros_like(getattr(params, key))
+        for index in np.ndindex(array.shape):
+            old = array[index]
+            array[index] = old + 1e-6
+            up = model.agop_trace_and_grads(params, operands, weights)[0].sum()
+            array[index] = old - 1e-6
+            down = model.agop_trace_and_grads(params, operands, weights)[0].sum()
+            array[index] = old
+            numeric[index] = (up - down) / 2e-6
+        assert np.abs(grads[key] - numeric).max() <= 1e-6 * np.abs(numeric).max(), key

@@ -195,3 +195,11 @@ def test_gram_of_a_triples_run_reads_all_three_operands():
     expected = ntk.gram(mlp.load_params(ds).model(0), operands)
     np.testing.assert_allclose(gram.ntk.values, expected, rtol=1e-12)
     assert gram.attrs["output_scale"] == 1.0
+
+
+@pytest.mark.parametrize("activation", ["quadratic", "tanh"])
+def test_float32_weights_give_a_float32_gram(activation):
+    params = mlp.init(7, 16, seed=0, activation=activation, dtype="float32")
+    task = tasks.modular("add", 7)
+    for kind in ntk.KINDS:
+        assert ntk.gram(params, task.operands(), kind=kind).dtype == np.float32, kind

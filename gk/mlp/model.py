@@ -52,6 +52,25 @@ ACTIVATIONS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
 }
 """Activation φ and its derivative φ′ by name (GELU is the exact, erf-based one)."""
 
+
+def _gelu_second_derivative(h: Any) -> Any:
+    return array_namespace(h).exp(-0.5 * h * h) / math.sqrt(2 * math.pi) * (2 - h * h)
+
+
+def _tanh_second_derivative(h: Any) -> Any:
+    t = array_namespace(h).tanh(h)
+    return -2 * t * (1 - t * t)
+
+
+SECOND_DERIVATIVES: dict[str, Callable[[Any], Any]] = {
+    "quadratic": lambda h: 2 * array_namespace(h).ones_like(h),
+    "relu": lambda h: array_namespace(h).zeros_like(h),
+    "gelu": _gelu_second_derivative,
+    "tanh": _tanh_second_derivative,
+    "identity": lambda h: array_namespace(h).zeros_like(h),
+}
+"""φ″ by name, for the gradient of the AGOP trace (ReLU's is 0 almost everywhere)."""
+
 PARAMETRISATIONS = ("mean_field", "standard")
 """``mean_field``: c = 2/N, W ~ N(0, s²) (seed 001). ``standard``: c = 1 and He-style
 W ~ N(0, 2 s²/fan_in), fan_in = 2p for W1 and N for W2 (seed 002); s is ``init_scale``."""
@@ -231,6 +250,76 @@ def backward(params: Params, cache: Cache, G: Any) -> dict[str, Any]:
     for column in columns:
         scatter_add_rows(dW1T, column, dh)
     return {"W1": dW1T.transpose(0, 2, 1), "W2": dW2}
+
+
+def _agop_factors(params: Params, operands: tuple[Any, ...], weights: Any) -> tuple:
+    """Q = W2ᵀW2, P = Dᵀ diag(w) D and the forward cache, for the AGOP and its trace."""
+    xp = array_namespace(params.W1)
+    _, cache = forward(params, *operands)
+    D = ACTIVATIONS[params.activation][1](cache.h)                       # (M, n, N)
+    Q = xp.matmul(params.W2.transpose(0, 2, 1), params.W2)
+    P = xp.matmul(D.transpose(0, 2, 1), D * weights[..., None])
+    return Q, P, D, cache
+
+
+def input_agop(params: Params, *operands: Any, weights: Any = None) -> Any:
+    """Average gradient outer product of the network with respect to its input (seed 000).
+
+    AGOP = Σ_x w_x J(x)ᵀ J(x) with J(x) = ∂f/∂x = c W2 diag(φ′(h)) W1 (outputs × inputs) and
+    w_x = 1/n by default. Summing diag(d) Q diag(d) over inputs gives Q ⊙ Σ_x w_x d dᵀ, so,
+    with Q = W2ᵀW2 and the rows of D = φ′(H) the inputs' φ′(h),
+
+        AGOP = c² W1ᵀ [ (W2ᵀ W2) ⊙ (Dᵀ diag(w) D) ] W1,
+
+    exact and built from three products, no per-input Jacobian.
+
+    Parameters
+    ----------
+    params : Params
+        Batched weights (M, ...).
+    *operands : int arrays, shape (M, n)
+        The one-hot inputs, as for :func:`forward`.
+    weights : array (M, n), optional
+        w_x; default 1/n.
+
+    Returns
+    -------
+    array, shape (M, d, d)
+        d = k·p, the input dimension (2p for pairs).
+    """
+    xp = array_namespace(params.W1)
+    if weights is None:
+        weights = xp.full(operands[0].shape, 1 / operands[0].shape[1], dtype=params.W1.dtype)
+    Q, P, _, _ = _agop_factors(params, operands, weights)
+    W1 = params.W1
+    return params.output_scale**2 * xp.matmul(W1.transpose(0, 2, 1), xp.matmul(Q * P, W1))
+
+
+def agop_trace_and_grads(params: Params, operands: tuple[Any, ...],
+                         weights: Any) -> tuple[Any, dict[str, Any]]:
+    """tr(AGOP) per model and its gradients: the AGOP penalty of seed 000.
+
+    With R = W1 W1ᵀ, tr(AGOP) = c² Σ_ii′ Q_ii′ P_ii′ R_ii′ (:func:`input_agop`), so
+
+    - ∂/∂W2 = 2c² W2 (P ⊙ R);
+    - ∂/∂W1 = 2c² (Q ⊙ P) W1 through R, plus, through P = Dᵀ diag(w) D with D = φ′(H),
+      ∂/∂D = 2c² diag(w) D (Q ⊙ R), ∂/∂H = ∂/∂D ⊙ φ″(H), scattered into W1's columns as in
+      :func:`backward`.
+    """
+    xp = array_namespace(params.W1)
+    Q, P, D, cache = _agop_factors(params, operands, weights)
+    W1, W2 = params.W1, params.W2
+    R = xp.matmul(W1, W1.transpose(0, 2, 1))
+    c2 = params.output_scale**2
+    trace = c2 * (Q * P * R).sum(axis=(1, 2))
+    dW2 = 2 * c2 * xp.matmul(W2, P * R)
+    dW1 = 2 * c2 * xp.matmul(Q * P, W1)
+    dD = 2 * c2 * xp.matmul(D * weights[..., None], Q * R)
+    dh = dD * SECOND_DERIVATIVES[params.activation](cache.h)
+    dW1T = xp.zeros((W1.shape[0], W1.shape[2], W1.shape[1]), dtype=dh.dtype)
+    for column in cache.columns:
+        scatter_add_rows(dW1T, column, dh)
+    return trace, {"W1": dW1 + dW1T.transpose(0, 2, 1), "W2": dW2}
 
 
 def loss_and_grads(params: Params, operands: tuple[Any, ...], labels: Any, weights: Any,
