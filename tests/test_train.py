@@ -241,3 +241,20 @@ def test_triples_task_trains_seed_002_regression_network():
 def test_bad_task_options_are_refused(options, match):
     with pytest.raises(ValueError, match=match):
         mlp.train(p=5, width=4, steps=1, **options)
+
+
+def test_agop_penalty_adds_its_gradient_to_the_step():
+    """One GD step with λ_A equals the step on loss + λ_A·tr(AGOP) built by hand."""
+    options = dict(p=7, width=8, steps=1, lr=0.5, log_every=1, snapshot_every=1, seed=0)
+    ds = mlp.train(**options, agop_penalty=0.3)
+    params = mlp.load_params(ds, step=0)
+    task = tasks.modular("add", 7)
+    train = np.flatnonzero(ds.is_train.values[0])
+    operands = tuple(x[train][None] for x in task.operands())
+    weights = np.full((1, len(train)), 1 / len(train))
+    _, grads = mlp.loss_and_grads(params, operands, task.c[train][None], weights)
+    _, penalty = mlp.model.agop_trace_and_grads(params, operands, weights)
+    after = mlp.load_params(ds, step=1)
+    for key in ("W1", "W2"):
+        expected = getattr(params, key) - 0.5 * (grads[key] + 0.3 * penalty[key])
+        np.testing.assert_allclose(getattr(after, key), expected, rtol=1e-12, atol=1e-14)

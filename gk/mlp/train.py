@@ -19,6 +19,7 @@ from gk.losses import check_loss
 from gk.measures import kernel_alignment, relative_distance
 from gk.mlp.model import (
     Params,
+    agop_trace_and_grads,
     check_activation,
     check_parametrisation,
     loss_and_grads,
@@ -94,6 +95,9 @@ class TrainConfig(RunConfig):
         Decoupled for AdamW, an L2 penalty otherwise (:mod:`gk.optim`).
     linf : float
         Strength of the ℓ∞ penalty λ∞‖θ‖_∞ (seed 002).
+    agop_penalty : float
+        λ_A of the penalty λ_A·tr(AGOP) on the batch's inputs (seed 000: it can replace
+        weight decay; :func:`gk.mlp.model.agop_trace_and_grads`).
     activation : str
         φ: quadratic (seed 001, eq. 4), relu, gelu, tanh or identity.
     parametrisation : {"mean_field", "standard"}
@@ -136,6 +140,7 @@ class TrainConfig(RunConfig):
     eps: float = 1e-8
     weight_decay: float | tuple[float, ...] = 0.0
     linf: float = 0.0
+    agop_penalty: float = 0.0
     activation: str = "quadratic"
     parametrisation: str = "mean_field"
     loss: str = "mse"
@@ -185,6 +190,7 @@ class TrainConfig(RunConfig):
         for decay in self.per_model("weight_decay"):
             check_number("weight_decay", decay, allow_zero=True)
         check_number("linf", self.linf, allow_zero=True)
+        check_number("agop_penalty", self.agop_penalty, allow_zero=True)
         check_number("init_scale", self.init_scale)
         check_number("eps", self.eps)
         if not 0 <= self.momentum < 1:
@@ -343,9 +349,9 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
         Show a progress bar with model 0's train and test accuracy.
     **options
         Any field of :class:`TrainConfig`: ``task, op, p, width, train_fraction, optimizer, lr,
-        steps, seed, momentum, betas, eps, weight_decay, linf, activation, parametrisation,
-        loss, init_scale, batch_size, dtype, log_every, snapshot_every, ntk_every,
-        ntk_probe``. Lists of ``seed``, ``train_fraction``, ``lr`` or ``weight_decay``
+        steps, seed, momentum, betas, eps, weight_decay, linf, agop_penalty, activation,
+        parametrisation, loss, init_scale, batch_size, dtype, log_every, snapshot_every,
+        ntk_every, ntk_probe``. Lists of ``seed``, ``train_fraction``, ``lr`` or ``weight_decay``
         train one model per entry, together.
 
     Returns
@@ -392,6 +398,10 @@ def _run(config: TrainConfig, task: Task | Triples, splits: list[Split], params:
         for step in range(config.steps + 1):
             operands, labels, weights = batches.next()
             _, grads = loss_and_grads(params, operands, labels, weights, config.loss)
+            if config.agop_penalty:
+                _, penalty = agop_trace_and_grads(params, operands, weights)
+                for key, value in penalty.items():
+                    grads[key] += config.agop_penalty * value
             if _is_log_step(step, config):
                 row = evaluator(params, grads)
                 if probe is not None:
