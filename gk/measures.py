@@ -12,11 +12,13 @@ They apply equally to RFM's M, a network's W1ᵀW1 or its AGOP.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from gk.backend import array_namespace
+from gk.backend import array_namespace, to_numpy
+from gk.fourier import check_logits, sum_basis
+from gk.losses import check_loss, per_sample_loss
 from gk.tasks import discrete_log
 
 MULTIPLICATIVE = ("mul", "div")
@@ -95,3 +97,211 @@ def kernel_alignment(K: Any, Y: Any) -> Any:
     target = Y @ Y.T
     inner = (K * target).sum(axis=(-2, -1))
     return inner / (xp.sqrt((K * K).sum(axis=(-2, -1))) * xp.sqrt((target**2).sum()))
+
+
+# --- Fourier ablations and the phases of grokking (seed 003) -----------------------------------
+#
+# Seed 003 (Nanda et al.) ablates a model's logits in the Fourier basis over the inputs (a, b):
+# the restricted loss keeps only the constant and the waves cos/sin(w_k(a + b)) of the key
+# frequencies (:func:`gk.fourier.key_frequencies`), the excluded loss removes just those waves.
+# Both project each output's p×p grid of values onto the orthonormal functions of
+# :func:`gk.fourier.sum_basis`, so the logits must cover all p² pairs.
+
+
+def _sum_projection(logits: Any, p: int, frequencies: Any, constant: bool) -> Any:
+    """Orthogonal projection of each output (over all pairs) onto the span of the constant
+    (if ``constant``) and cos/sin(w_k(a + b)) for k in ``frequencies``."""
+    check_logits(logits, p)
+    xp = array_namespace(logits)
+    basis = sum_basis(p, frequencies, constant)
+    if np.issubdtype(logits.dtype, np.floating):
+        basis = basis.astype(logits.dtype)
+    basis = xp.asarray(basis)
+    return basis.T @ (basis @ logits)
+
+
+def restricted_logits(logits: Any, p: int, frequencies: Any) -> Any:
+    """The logits with everything removed but the constant and the key frequencies' waves
+    along a + b (seed 003, restricted loss).
+
+    For every output c (and every leading index), f_c on the p² pairs is replaced by its
+    projection onto span{1, cos(w_k(a + b)), sin(w_k(a + b)) : k ∈ frequencies}, w_k = 2πk/p,
+    i.e. ``Bᵀ B f`` with B = :func:`gk.fourier.sum_basis` ``(p, frequencies)``.
+
+    Parameters
+    ----------
+    logits : array, shape (..., p², outputs)
+        Outputs on all pairs in row-major order (:func:`gk.fourier.check_logits`).
+    p : int
+    frequencies : sequence of int
+        Distinct key frequencies in 1..⌊(p−1)/2⌋, shared by all leading indices.
+
+    Returns
+    -------
+    array, shape of ``logits``
+
+    Notes
+    -----
+    Seed 003 speaks of keeping "the 20 terms" of five key frequencies in the 2-D DFT: each of
+    cos(w_k(a + b)) = cos w_k a cos w_k b − sin w_k a sin w_k b and sin(w_k(a + b)) spans two
+    products of 1-D waves. What is kept here is the two directions themselves, so waves along
+    a − b (cos w_k a cos w_k b + sin w_k a sin w_k b, ...) are removed too.
+    """
+    return _sum_projection(logits, p, frequencies, constant=True)
+
+
+def excluded_logits(logits: Any, p: int, frequencies: Any) -> Any:
+    """The logits with the key frequencies' waves along a + b removed (seed 003,
+    excluded loss): ``f − Bᵀ B f`` with B = :func:`gk.fourier.sum_basis`
+    ``(p, frequencies, constant=False)``; each output's mean over the pairs stays.
+
+    Parameters and shape as in :func:`restricted_logits`.
+    """
+    return logits - _sum_projection(logits, p, frequencies, constant=False)
+
+
+def _mean_loss(logits: Any, c: Any, loss: str, indices: Any) -> Any:
+    """Mean of :func:`gk.losses.per_sample_loss` over the pairs ``indices`` (all if None),
+    one value per leading index of ``logits`` (..., p², outputs)."""
+    check_loss(loss)
+    xp = array_namespace(logits)
+    c = xp.asarray(c)
+    if c.shape != logits.shape[-2:-1] or not np.issubdtype(c.dtype, np.integer):
+        raise ValueError(f"c has shape {c.shape} and dtype {c.dtype}; it must hold the integer "
+                         f"class of every pair, shape ({logits.shape[-2]},) (task.c)")
+    if indices is not None:
+        indices = xp.asarray(indices)
+        logits, c = logits[..., indices, :], c[indices]
+    leading = logits.shape[:-2]
+    f = logits.reshape(-1, *logits.shape[-2:])
+    return per_sample_loss(f, c, loss)[0].mean(axis=-1).reshape(leading)
+
+
+def restricted_loss(logits: Any, c: Any, p: int, frequencies: Any, loss: str,
+                    indices: Any = None) -> Any:
+    """Restricted loss (seed 003): the loss of :func:`restricted_logits`.
+
+    Seed 003 keeps the constant and the 2K terms cos/sin(w_k(a + b)) of the K key frequencies
+    and measures the loss of the ablated logits. The mean here is over all pairs unless
+    ``indices`` says otherwise (``split.train`` for the training pairs). It falls during
+    circuit formation, before the test loss does.
+
+    Parameters
+    ----------
+    logits : array, shape (..., p², outputs)
+        Outputs on all pairs in row-major order; leading axes (models, steps) are kept.
+    c : int array, shape (p²,)
+        The class of every pair (``gk.tasks.modular(op, p).c``).
+    p : int
+    frequencies : sequence of int
+        Key frequencies, distinct, in 1..⌊(p−1)/2⌋ (:func:`gk.fourier.key_frequencies`).
+    loss : {"mse", "cross_entropy"}
+        As in :func:`gk.losses.per_sample_loss`; use the loss the model was trained with.
+    indices : int array, optional
+        Pairs (indices into the p² rows) to average over; all pairs if None. The projection
+        always uses all pairs.
+
+    Returns
+    -------
+    array, shape (...)
+        Mean loss over the pairs, one value per leading index.
+
+    Raises
+    ------
+    ValueError
+        For logits that do not cover all p² pairs, ``c`` of the wrong shape, frequencies
+        outside 1..⌊(p−1)/2⌋ or repeated, or an unknown ``loss``.
+    """
+    return _mean_loss(restricted_logits(logits, p, frequencies), c, loss, indices)
+
+
+def excluded_loss(logits: Any, c: Any, p: int, frequencies: Any, loss: str,
+                  indices: Any = None) -> Any:
+    """Excluded loss (seed 003): the loss of :func:`excluded_logits`.
+
+    Seed 003 removes only the 2K terms cos/sin(w_k(a + b)) of the key frequencies and
+    measures the loss on the training pairs: pass ``indices=split.train`` (the default, all
+    pairs, is for other uses). It rises during circuit formation while the train loss stays
+    low: the model comes to rely on the key frequencies to fit the training set.
+
+    Parameters, returns and errors as in :func:`restricted_loss`.
+    """
+    return _mean_loss(excluded_logits(logits, p, frequencies), c, loss, indices)
+
+
+class Phases(NamedTuple):
+    """Boundaries of seed 003's three phases, as steps (NaN where not reached): memorisation
+    runs until ``memorisation_end``, circuit formation until ``circuit_formation_end``, and
+    cleanup after it."""
+
+    memorisation_end: float
+    circuit_formation_end: float
+
+
+def _curve(name: str, values: Any, length: int | None) -> np.ndarray:
+    curve = np.asarray(to_numpy(values), dtype=float)
+    if curve.ndim != 1 or len(curve) < 2 or (length is not None and len(curve) != length):
+        want = "at least 2" if length is None else f"{length} (as steps)"
+        raise ValueError(f"{name} has shape {curve.shape}; it must be 1-D with {want} entries")
+    if not np.isfinite(curve).all():
+        raise ValueError(f"{name} has non-finite entries; cut a diverged run before its end")
+    return curve
+
+
+def grokking_phases(steps: Any, test_loss: Any, excluded_loss: Any, level: float = 0.5,
+                    drop: float = 0.1) -> Phases:
+    """Where memorisation, circuit formation and cleanup (seed 003) meet.
+
+    Seed 003 describes the phases by its measures: in memorisation the train loss (and with
+    it the excluded loss) falls while the test loss stays high; in circuit formation the
+    excluded loss rises again, as the model comes to rely on the key frequencies, while the
+    test loss stays flat; in cleanup the test loss falls sharply. The boundaries here follow
+    that description with two rules on 1-D curves (losses ≥ 0, 0 a perfect fit):
+
+    - **Memorisation ends** at the step where the excluded loss E is smallest, s₁ = argmin E,
+      provided E crosses ``level``·E(0) both ways: E(s₁) ≤ level·E(0) (the training pairs
+      were fitted without the key frequencies) and max_{s > s₁} E(s) ≥ level·E(0) (the fit
+      came to rely on them). Otherwise both boundaries are NaN.
+    - **Circuit formation ends** (cleanup starts) at the first step after the peak P of the
+      test loss T over [s₁, end] at which T ≤ (1 − ``drop``)·P, i.e. when the test loss has
+      begun to fall; provided it later at least halves, min T ≤ P/2 after the peak (a test
+      loss that never falls that far has not grokked: NaN).
+
+    Parameters
+    ----------
+    steps : 1-D array
+        The step (or epoch) of each entry.
+    test_loss : 1-D array
+        Loss on the test pairs.
+    excluded_loss : 1-D array
+        :func:`excluded_loss` on the training pairs, with the final model's key frequencies.
+    level : float
+        In (0, 1): the share of its initial value that the excluded loss must fall below and
+        then climb back to.
+    drop : float
+        In (0, 1/2): the relative fall from its peak that marks the start of the test loss's
+        fall.
+
+    Returns
+    -------
+    Phases
+        ``(memorisation_end, circuit_formation_end)`` as values of ``steps``.
+    """
+    steps = _curve("steps", steps, None)
+    test = _curve("test_loss", test_loss, len(steps))
+    excluded = _curve("excluded_loss", excluded_loss, len(steps))
+    if isinstance(level, bool) or not 0 < level < 1:
+        raise ValueError(f"level={level!r} is not allowed; level must be in (0, 1)")
+    if isinstance(drop, bool) or not 0 < drop < 0.5:
+        raise ValueError(f"drop={drop!r} is not allowed; drop must be in (0, 1/2)")
+    nan = float("nan")
+    s1 = int(np.argmin(excluded))
+    threshold = level * excluded[0]
+    if s1 == len(steps) - 1 or excluded[s1] > threshold or excluded[s1 + 1:].max() < threshold:
+        return Phases(nan, nan)
+    peak = s1 + int(np.argmax(test[s1:]))
+    after = test[peak:]
+    if after.min() > after[0] / 2:
+        return Phases(float(steps[s1]), nan)
+    s2 = peak + int(np.argmax(after <= (1 - drop) * after[0]))
+    return Phases(float(steps[s1]), float(steps[s2]))
