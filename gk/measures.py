@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gk.backend import array_namespace, to_numpy
+from gk.backend import array_namespace, psd_power, to_numpy
 from gk.fourier import check_logits, sum_basis
 from gk.losses import check_loss, per_sample_loss
 from gk.tasks import discrete_log
@@ -81,6 +81,38 @@ def agop_alignment(M: Any, M_final: Any) -> Any:
     xp = array_namespace(M)
     inner = (M * M_final).sum(axis=(-2, -1))
     return inner / (xp.sqrt((M * M).sum(axis=(-2, -1))) * xp.sqrt((M_final**2).sum()))
+
+
+def network_agop(params: Any, x: tuple[Any, ...]) -> Any:
+    """The AGOP of a two-layer network with respect to its inputs, averaged over inputs x
+    (seed 000): (2p, 2p) for one model, (M, 2p, 2p) for a batch.
+
+    ``x`` holds the one-hot operands ``(a, b)`` (each (n,)); the closed form is
+    :func:`gk.mlp.model.input_agop`.
+    """
+    from gk.mlp.model import input_agop
+
+    batch = params.as_batch()
+    xp = array_namespace(batch.W1)
+    M = batch.W1.shape[0]
+    agop = input_agop(batch, *(xp.broadcast_to(xp.asarray(v), (M, len(v))) for v in x))
+    return agop if params.batched else agop[0]
+
+
+def nfm_correlation(params: Any, x: tuple[Any, ...]) -> Any:
+    """Pearson correlation of the entries of W1ᵀW1 (the neural feature matrix) and AGOP^½
+    (seed 000's neural feature ansatz; it reports 0.955 +, 0.942 −, 0.924 ×, 0.929 ÷).
+
+    Returns a float for one model, an (M,) array for a batch.
+    """
+    batch = params.as_batch()
+    xp = array_namespace(batch.W1)
+    nfm = xp.matmul(batch.W1.transpose(0, 2, 1), batch.W1).reshape(batch.W1.shape[0], -1)
+    root = psd_power(network_agop(batch, x), 0.5).reshape(nfm.shape)
+    nfm = nfm - nfm.mean(axis=1, keepdims=True)
+    root = root - root.mean(axis=1, keepdims=True)
+    correlation = (nfm * root).sum(axis=1) / xp.sqrt((nfm**2).sum(axis=1) * (root**2).sum(axis=1))
+    return correlation if params.batched else float(correlation[0])
 
 
 def relative_distance(K: Any, K0: Any) -> Any:

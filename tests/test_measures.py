@@ -57,3 +57,20 @@ def test_agop_alignment_is_cosine_similarity():
     expected = (A * B).sum() / np.linalg.norm(A) / np.linalg.norm(B)
     assert measures.agop_alignment(A, B) == pytest.approx(expected)
     assert measures.agop_alignment(np.stack([B, 2 * B]), B) == pytest.approx([1.0, 1.0])
+
+
+def test_nfm_correlation_is_one_when_w1tw1_is_the_agop_root_by_construction():
+    """Identity φ and W2 = W1ᵀ/c give AGOP = c²(W2W1)ᵀ(W2W1) = (W1ᵀW1)², whose root is W1ᵀW1."""
+    from gk import mlp
+
+    p, width = 5, 7
+    params = mlp.init(p, width, seed=0, activation="identity", outputs=2 * p)
+    params.W2[:] = params.W1.T / params.output_scale
+    task = tasks.modular("add", p)
+    agop = measures.network_agop(params, task.operands())
+    gram = params.W1.T @ params.W1
+    np.testing.assert_allclose(agop, gram @ gram, rtol=1e-10)
+    assert measures.nfm_correlation(params, task.operands()) == pytest.approx(1.0, abs=1e-10)
+    random = mlp.init(p, width, seed=[1, 2])
+    correlation = measures.nfm_correlation(random, task.operands())
+    assert correlation.shape == (2,) and (correlation < 0.99).all()
