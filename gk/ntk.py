@@ -107,14 +107,16 @@ def gram(params: Params, x: Any, x2: Any = None, kind: str = "trace",
             raise ValueError(f"kind='full' would hold {n}·{n2}·{params.p}² entries, over the "
                              f"limit of {FULL_LIMIT} (2 GiB): use kind='trace' or matvec()")
     Z2, D2 = _features(params, x2)
-    W2 = params.W2
-    xp = array_namespace(W2)
-    parts = []
-    for start in range(0, _length(x), chunk):
-        part = _rows(x, slice(start, start + chunk))
+    xp = array_namespace(params.W2)
+    n, n2 = _length(x), _length(x2)
+    shape = (n, n2) if kind != "full" else (n, n2, params.p, params.p)
+    theta = xp.empty(shape, dtype=Z2.dtype)
+    for start in range(0, n, chunk):
+        rows = slice(start, start + chunk)
+        part = _rows(x, rows)
         Z, D = _features(params, part)
-        parts.append(c * c * _kind(kind, params, part, x2, Z, D, Z2, D2, outputs))
-    return parts[0] if len(parts) == 1 else xp.concatenate(parts, axis=0)
+        _fill(theta[rows], kind, params, c * c, part, x2, Z, D, Z2, D2, outputs)
+    return theta
 
 
 def _add_derivative_term(out: Any, x: Any, x2: Any, D: Any, D2: Any, left: Any,
@@ -145,28 +147,29 @@ def _add_derivative_term(out: Any, x: Any, x2: Any, D: Any, D2: Any, left: Any,
                 out[rows[:, None], cols[None, :]] += U[rows] @ V[cols].T
 
 
-def _kind(kind: str, params: Params, x: Any, x2: Any, Z: Any, D: Any, Z2: Any, D2: Any,
-          outputs: tuple[int, int]) -> Any:
-    """Θ / c² of one chunk of rows x against all of x2."""
+def _fill(out: Any, kind: str, params: Params, c2: float, x: Any, x2: Any, Z: Any, D: Any,
+          Z2: Any, D2: Any, outputs: tuple[int, int]) -> None:
+    """Write Θ of one chunk of rows x against all of x2 into ``out``; c2 = c²."""
     xp = array_namespace(Z)
     W2 = params.W2
     if kind == "trace":
-        theta = Z @ Z2.T
-        theta *= W2.shape[0]
-        _add_derivative_term(theta, x, x2, D, D2, (W2 * W2).sum(axis=0))
-        return theta
-    if kind == "block":
+        xp.matmul(Z * (c2 * W2.shape[0]), Z2.T, out=out)      # scale (n, N), not (n, n2)
+        _add_derivative_term(out, x, x2, D, D2, c2 * (W2 * W2).sum(axis=0))
+    elif kind == "block":
         k, l = outputs
-        theta = Z @ Z2.T if k == l else xp.zeros((len(Z), len(Z2)), dtype=Z.dtype)
-        _add_derivative_term(theta, x, x2, D, D2, W2[k], W2[l])
-        return theta
-    S = _overlap(x, x2, Z.dtype)
-    p = W2.shape[0]
-    A = (D[:, None, :] * W2[None]).reshape(-1, W2.shape[1])           # (n·p, N)
-    A2 = (D2[:, None, :] * W2[None]).reshape(-1, W2.shape[1])
-    second = (A @ A2.T).reshape(len(Z), p, len(Z2), p).transpose(0, 2, 1, 3)
-    first = (Z @ Z2.T)[:, :, None, None] * xp.eye(p, dtype=Z.dtype)
-    return first + S[:, :, None, None] * second
+        if k == l:
+            xp.matmul(Z * c2, Z2.T, out=out)
+        else:
+            out[...] = 0
+        _add_derivative_term(out, x, x2, D, D2, c2 * W2[k], W2[l])
+    else:
+        S = _overlap(x, x2, Z.dtype)
+        p = W2.shape[0]
+        A = (D[:, None, :] * W2[None]).reshape(-1, W2.shape[1])       # (n·p, N)
+        A2 = (D2[:, None, :] * W2[None]).reshape(-1, W2.shape[1])
+        second = (A @ A2.T).reshape(len(Z), p, len(Z2), p).transpose(0, 2, 1, 3)
+        first = (Z @ Z2.T)[:, :, None, None] * xp.eye(p, dtype=Z.dtype)
+        out[...] = c2 * (first + S[:, :, None, None] * second)
 
 
 def matvec(params: Params, x: Any, v: Any) -> Any:
