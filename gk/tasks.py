@@ -180,7 +180,7 @@ class Triples:
 
     A model reads ``x = e_a ⊕ e_b ⊕ e_c`` ∈ R^{3p} and outputs one number; 1/p of the
     triples are positive, and the factor p makes the mean square of y equal p. A triple
-    counts as correct when f is nearer its own target than the other one (|f − y| < p/2).
+    counts as correct when f is nearer its own target than the other one (``|f − y| < p/2``).
     Splits, inputs and targets work as for :class:`Task`, with triples in place of pairs.
     """
 
