@@ -28,25 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-
-def reset_peak() -> None:
-    """Reset VmHWM to the current resident size (Linux); ignored where not allowed."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-
-
-def peak_gb() -> float | None:
-    """VmHWM of this process in GiB (None where there is no procfs)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024**2
-    except OSError:
-        pass
-    return None
+from _memory import peak_gb, reset_peak  # bench/ is the script's folder
 
 
 def main() -> None:

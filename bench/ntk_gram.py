@@ -51,9 +51,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _memory import GB, peak_gb, reset_peak  # bench/ is the script's folder
 
 import gk
-from gk import mlp, ntk
+from gk import mlp, ntk, tasks
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WORKER = Path(__file__).resolve().parent / "_nt_worker.py"
@@ -65,31 +66,10 @@ IMPLEMENTATIONS = {1: "JACOBIAN_CONTRACTION", 2: "NTK_VECTOR_PRODUCTS",
                    3: "STRUCTURED_DERIVATIVES"}
 LAYOUTS = ("pre_transposed", "as_written")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-GB = 1024**3
 NOISE = ("I0000 ", "WARNING: All log messages before absl")
 
 
 # ---------------------------------------------------------------- memory and load
-
-def reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux ≥ 4.0); False where that is not allowed."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_gb() -> float | None:
-    """VmHWM of this process in GiB (None where there is no procfs)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024 / GB
-    except OSError:
-        pass
-    return None
-
 
 def load() -> dict[str, Any]:
     """The load averages and the output of ``uptime`` (the CPU may be shared)."""
@@ -121,18 +101,10 @@ def machine() -> dict[str, Any]:
 
 # ---------------------------------------------------------------- the problem
 
-def pairs(p: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The first n pairs (a, b) of a fixed random permutation of the p² pairs."""
-    index = np.random.default_rng(seed).permutation(p * p)[:n]
-    return index // p, index % p
-
-
-def one_hot(a: np.ndarray, b: np.ndarray, p: int) -> np.ndarray:
-    """Rows e_a ⊕ e_b of R^{2p}, float64."""
-    X = np.zeros((len(a), 2 * p))
-    X[np.arange(len(a)), a] = 1.0
-    X[np.arange(len(a)), p + b] = 1.0
-    return X
+def pairs(p: int, n: int, seed: int = 0) -> np.ndarray:
+    """Indices of the first n pairs of a fixed random permutation of the p² pairs of
+    ``gk.tasks.modular("add", p)`` (row-major: a = i // p, b = i % p)."""
+    return np.random.default_rng(seed).permutation(p * p)[:n]
 
 
 def timed(call: Any, repeats: int) -> tuple[list[float], Any]:
@@ -369,8 +341,10 @@ def main() -> None:
               "environment as the docstring says)", file=sys.stderr)
 
     started, load_before = time.perf_counter(), load()
-    a, b = pairs(args.p, max(args.sizes))
-    X = one_hot(a, b, args.p)
+    task = tasks.modular("add", args.p)
+    index = pairs(args.p, max(args.sizes))
+    a, b = task.operands(index)
+    X = np.asarray(task.one_hot_inputs(index))
     rows, matvecs, peers, failures = [], [], {}, []
     for dtype in DTYPES:
         params = mlp.init(args.p, args.width, seed=0, dtype=dtype)

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
+from _memory import peak_gb, reset_peak, rss_gb  # bench/ is the script's folder
 
 import gk
 import gk.backend
@@ -53,39 +54,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PARTS = ("kernel", "solve", "agop", "eval", "sqrt")
 TOLERANCE = 1e-6
 TOLERANCE_SQRT = 1e-5   # M ← G^½ of a singular G: eigenvalues at round-off level become ±√ε
-GB = 1024**3
-
-
-# ---------------------------------------------------------------- memory of this process
-
-def _status_kb(field: str) -> int | None:
-    """A ``Vm*`` field of /proc/self/status in KiB (None where there is no procfs)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux ≥ 4.0); False where that is not allowed."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_gb() -> float | None:
-    kb = _status_kb("VmHWM")
-    return None if kb is None else kb * 1024 / GB
-
-
-def rss_gb() -> float | None:
-    kb = _status_kb("VmRSS")
-    return None if kb is None else kb * 1024 / GB
 
 
 # ---------------------------------------------------------------- the problem
