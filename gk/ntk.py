@@ -17,8 +17,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+import xarray as xr
+
+from gk import backend, io
 from gk.backend import array_namespace, scatter_add_rows, solve_ridge, to_numpy
-from gk.mlp.model import ACTIVATIONS, Params
+from gk.mlp.model import ACTIVATIONS, Params, input_columns, pre_activations
 
 KINDS = ("trace", "full", "block")
 INPUTS = ("train", "test", "all")
@@ -27,21 +31,11 @@ FULL_LIMIT = 2**28
 """Largest number of entries (n·n2·p², 2 GiB in float64) that ``kind="full"`` will build."""
 
 
-def _columns(params: Params, x: tuple) -> list[Any]:
-    """The W1 column each one-hot operand selects: j·p + x_j for operand j."""
-    block = params.W1.shape[1] // len(x)
-    if block * len(x) != params.W1.shape[1]:
-        raise ValueError(f"x has {len(x)} operands but W1 has {params.W1.shape[1]} input "
-                         f"columns, not a multiple of {len(x)}")
-    return [j * block + operand for j, operand in enumerate(x)]
-
-
 def _features(params: Params, x: Any) -> tuple[Any, Any]:
     """Z = φ(W1 x) and D = φ′(W1 x) for inputs x (dense (n, d) or operands (a, b, ...))."""
     W1 = params.W1
     if isinstance(x, tuple):
-        W1T = W1.T
-        H = sum(W1T[column] for column in _columns(params, x))
+        H = pre_activations(params.as_batch(), tuple(operand[None] for operand in x))[1][0]
     else:
         if x.ndim != 2 or x.shape[1] != W1.shape[1]:
             raise ValueError(f"x has shape {x.shape}; expected (n, {W1.shape[1]}) to match W1")
@@ -132,7 +126,7 @@ def _add_derivative_term(out: Any, x: Any, x2: Any, D: Any, D2: Any, left: Any,
     U, V = D * left, D2 if right is None else D2 * right
     if not isinstance(x, tuple):
         term = U @ V.T
-        term *= x @ x2.T
+        term *= _overlap(x, x2, term.dtype)
         out += term
         return
     xp = array_namespace(U)
@@ -188,7 +182,7 @@ def matvec(params: Params, x: Any, v: Any) -> Any:
     first = Z @ (Z.T @ v)
     U = D * (v @ W2)                                                     # (n, N)
     if isinstance(x, tuple):
-        columns = _columns(params, x)
+        columns = input_columns(params, x)
         slots = xp.zeros((1, params.W1.shape[1], U.shape[1]), dtype=U.dtype)
         for column in columns:
             scatter_add_rows(slots, column[None], U[None])
@@ -266,11 +260,7 @@ def gram_of_run(source: Any, step: int | None = None, model: int = 0, inputs: st
         ``full``), coordinates ``pair`` (the example's index in the run) and its operands,
         attributes naming the source, step, model and kind.
     """
-    import numpy as np
-    import xarray as xr
-
-    from gk import backend, io
-    from gk.mlp.train import load_params
+    from gk.mlp.train import load_params  # gk.mlp.train imports this module
 
     ds = source if isinstance(source, xr.Dataset) else io.open_run(source)
     if inputs not in INPUTS:

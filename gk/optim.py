@@ -63,6 +63,14 @@ def init_state(optimizer: str, params: Arrays) -> Arrays:
             for name in names for key, value in params.items()}
 
 
+def model_norm(arrays: Any) -> Any:
+    """Euclidean norm over all entries of each model's arrays (a dict's values or a list),
+    shape (M,)."""
+    arrays = list(arrays.values()) if isinstance(arrays, dict) else list(arrays)
+    xp = array_namespace(*arrays)
+    return xp.sqrt(sum((x.reshape(x.shape[0], -1) ** 2).sum(axis=1) for x in arrays))
+
+
 def _per_model(values: Any, like: Any) -> Any:
     """Reshape a per-model vector (M,) so it broadcasts against ``like`` (M, ...)."""
     return values.reshape((-1,) + (1,) * (like.ndim - 1))
@@ -132,7 +140,7 @@ def _normalised_gd(params: Arrays, grads: Arrays, hyper: Hyper) -> None:
     xp = array_namespace(*params.values())
     for key, theta in params.items():
         grads[key] += _per_model(hyper.weight_decay, theta) * theta
-    norm = xp.sqrt(sum((g.reshape(g.shape[0], -1) ** 2).sum(axis=1) for g in grads.values()))
+    norm = model_norm(grads)
     step = hyper.lr / xp.where(norm > 0, norm, 1)     # a zero gradient takes no step
     for key, theta in params.items():
         theta -= _per_model(step, theta) * grads[key]

@@ -56,6 +56,15 @@ def is_prime(n: int) -> bool:
     return all(n % d for d in range(2, int(n**0.5) + 1))
 
 
+def one_hot(operands: tuple[np.ndarray, ...], p: int):
+    """Rows ``e_{x_1} ⊕ … ⊕ e_{x_k}`` in R^{k·p} (on the backend) for k operand arrays (n,)."""
+    rows = np.arange(len(operands[0]))
+    x = np.zeros((len(rows), len(operands) * p))
+    for j, operand in enumerate(operands):
+        x[rows, j * p + operand] = 1
+    return backend.asarray(x)
+
+
 @dataclass(frozen=True)
 class Split:
     """A train/test split of a task's pairs.
@@ -157,11 +166,7 @@ class Task:
 
     def one_hot_inputs(self, indices: np.ndarray | None = None):
         """One-hot inputs ``e_a ⊕ e_b`` (shape (n, 2p)) on the backend, for the given pairs."""
-        indices = np.arange(self.size) if indices is None else np.asarray(indices)
-        x = np.zeros((len(indices), 2 * self.p))
-        x[np.arange(len(indices)), self.a[indices]] = 1
-        x[np.arange(len(indices)), self.p + self.b[indices]] = 1
-        return backend.asarray(x)
+        return one_hot(self.operands(indices), self.p)
 
     def one_hot_targets(self, indices: np.ndarray | None = None):
         """One-hot targets ``e_c`` (shape (n, p)) on the backend, for the given pairs."""
@@ -228,11 +233,7 @@ class Triples:
 
     def one_hot_inputs(self, indices: np.ndarray | None = None):
         """One-hot inputs ``e_a ⊕ e_b ⊕ e_c`` (shape (n, 3p)) on the backend."""
-        indices = np.arange(self.size) if indices is None else np.asarray(indices)
-        x = np.zeros((len(indices), 3 * self.p))
-        for j, operand in enumerate(self.operands(indices)):
-            x[np.arange(len(indices)), j * self.p + operand] = 1
-        return backend.asarray(x)
+        return one_hot(self.operands(indices), self.p)
 
     def targets(self, indices: np.ndarray | None = None):
         """Targets y as a column (n, 1) on the backend."""

@@ -198,10 +198,26 @@ class Cache(NamedTuple):
     z: Any
 
 
-def _input_columns(params: Params, operands: tuple[Any, ...]) -> list[Any]:
-    """The W1 column that each operand's one-hot block selects: j·p + x_j."""
-    block = params.W1.shape[-1] // len(operands)
+def input_columns(params: Params, operands: tuple[Any, ...]) -> list[Any]:
+    """The W1 column that each one-hot operand selects: j·p + x_j for operand j."""
+    inputs = params.W1.shape[-1]
+    block = inputs // len(operands)
+    if block * len(operands) != inputs:
+        raise ValueError(f"x has {len(operands)} operands but W1 has {inputs} input columns, "
+                         f"not a multiple of {len(operands)}")
     return [j * block + x for j, x in enumerate(operands)]
+
+
+def pre_activations(params: Params, operands: tuple[Any, ...]) -> tuple[list[Any], Any]:
+    """h = W1 x for one-hot inputs, as a gather of W1's columns: (columns, h (M, n, N))."""
+    xp = array_namespace(params.W1)
+    W1T = params.W1.transpose(0, 2, 1)
+    models = xp.arange(W1T.shape[0])[:, None]
+    columns = input_columns(params, operands)
+    h = W1T[models, columns[0]]
+    for column in columns[1:]:
+        h = h + W1T[models, column]
+    return columns, h
 
 
 def forward(params: Params, *operands: Any) -> tuple[Any, Cache]:
@@ -222,12 +238,7 @@ def forward(params: Params, *operands: Any) -> tuple[Any, Cache]:
         What :func:`backward` needs (also h and z, for analysis).
     """
     xp = array_namespace(params.W1)
-    W1T = params.W1.transpose(0, 2, 1)
-    models = xp.arange(W1T.shape[0])[:, None]
-    columns = _input_columns(params, operands)
-    h = W1T[models, columns[0]]                             # W1 x as a gather, (M, n, N)
-    for column in columns[1:]:
-        h = h + W1T[models, column]
+    columns, h = pre_activations(params, operands)
     z = ACTIVATIONS[params.activation][0](h)
     f = params.output_scale * xp.matmul(z, params.W2.transpose(0, 2, 1))
     if xp.iscomplexobj(f):  # complex weights (seed 001, App. A): the output is the real part
@@ -253,13 +264,14 @@ def backward(params: Params, cache: Cache, G: Any) -> dict[str, Any]:
 
 
 def _agop_factors(params: Params, operands: tuple[Any, ...], weights: Any) -> tuple:
-    """Q = W2ᵀW2, P = Dᵀ diag(w) D and the forward cache, for the AGOP and its trace."""
+    """Q = W2ᵀW2, P = Dᵀ diag(w) D, D = φ′(h), the W1 columns and h, for the AGOP and its
+    trace (the network's outputs are not needed)."""
     xp = array_namespace(params.W1)
-    _, cache = forward(params, *operands)
-    D = ACTIVATIONS[params.activation][1](cache.h)                       # (M, n, N)
+    columns, h = pre_activations(params, operands)
+    D = ACTIVATIONS[params.activation][1](h)                             # (M, n, N)
     Q = xp.matmul(params.W2.transpose(0, 2, 1), params.W2)
     P = xp.matmul(D.transpose(0, 2, 1), D * weights[..., None])
-    return Q, P, D, cache
+    return Q, P, D, columns, h
 
 
 def input_agop(params: Params, *operands: Any, weights: Any = None) -> Any:
@@ -290,7 +302,7 @@ def input_agop(params: Params, *operands: Any, weights: Any = None) -> Any:
     xp = array_namespace(params.W1)
     if weights is None:
         weights = xp.full(operands[0].shape, 1 / operands[0].shape[1], dtype=params.W1.dtype)
-    Q, P, _, _ = _agop_factors(params, operands, weights)
+    Q, P, *_ = _agop_factors(params, operands, weights)
     W1 = params.W1
     return params.output_scale**2 * xp.matmul(W1.transpose(0, 2, 1), xp.matmul(Q * P, W1))
 
@@ -307,7 +319,7 @@ def agop_trace_and_grads(params: Params, operands: tuple[Any, ...],
       :func:`backward`.
     """
     xp = array_namespace(params.W1)
-    Q, P, D, cache = _agop_factors(params, operands, weights)
+    Q, P, D, columns, h = _agop_factors(params, operands, weights)
     W1, W2 = params.W1, params.W2
     R = xp.matmul(W1, W1.transpose(0, 2, 1))
     c2 = params.output_scale**2
@@ -315,9 +327,9 @@ def agop_trace_and_grads(params: Params, operands: tuple[Any, ...],
     dW2 = 2 * c2 * xp.matmul(W2, P * R)
     dW1 = 2 * c2 * xp.matmul(Q * P, W1)
     dD = 2 * c2 * xp.matmul(D * weights[..., None], Q * R)
-    dh = dD * SECOND_DERIVATIVES[params.activation](cache.h)
+    dh = dD * SECOND_DERIVATIVES[params.activation](h)
     dW1T = xp.zeros((W1.shape[0], W1.shape[2], W1.shape[1]), dtype=dh.dtype)
-    for column in cache.columns:
+    for column in columns:
         scatter_add_rows(dW1T, column, dh)
     return trace, {"W1": dW1 + dW1T.transpose(0, 2, 1), "W2": dW2}
 

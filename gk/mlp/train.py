@@ -4,7 +4,7 @@ labelled dataset and, with ``out=``, to a netCDF file written while the run goes
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ from gk.mlp.model import (
     metrics,
 )
 from gk.mlp.model import init as init_params
-from gk.optim import Hyper, check_optimizer, init_state, update
+from gk.optim import Hyper, check_optimizer, init_state, model_norm, update
 from gk.tasks import (
     Split,
     Task,
@@ -256,12 +256,6 @@ class Batches:
         return self._arrays(batch)
 
 
-def _norm(arrays: Sequence[Any]) -> Any:
-    """Euclidean norm over all entries of each model's arrays, shape (M,)."""
-    xp = backend.array_namespace(*arrays)
-    return xp.sqrt(sum((x.reshape(x.shape[0], -1) ** 2).sum(axis=1) for x in arrays))
-
-
 class KernelProbe:
     """The NTK (trace kind) of every model on a fixed probe set of pairs, compared with its
     value at step 0: ``ntk_distance`` ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F and ``ntk_alignment`` with the
@@ -316,9 +310,9 @@ class Evaluator:
             "test_loss": (losses * self.test_mask).sum(axis=1) / self.n_test,
             "train_acc": (correct * self.train_mask).sum(axis=1) / self.n_train,
             "test_acc": (correct * self.test_mask).sum(axis=1) / self.n_test,
-            "w1_norm": _norm([params.W1]),
-            "w2_norm": _norm([params.W2]),
-            "grad_norm": _norm(list(grads.values())),
+            "w1_norm": model_norm([params.W1]),
+            "w2_norm": model_norm([params.W2]),
+            "grad_norm": model_norm(grads),
             "ipr": ipr(params.W1, self.p),
         }
         stacked = backend.to_numpy(xp.stack([v.astype(xp.float64) for v in rows.values()]))
