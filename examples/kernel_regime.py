@@ -42,11 +42,12 @@ import gk.ntk  # noqa: E402
 import gk.tasks  # noqa: E402
 
 NETWORK = dict(parametrisation="standard", optimizer="gd", lr=4.0)
+NTK = ("ntk_distance", "ntk_alignment")
 PAPER = dict(primes=(31, 61), fractions=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95),
              steps=8000, linf_p=31, linf=(0.0, 1e-2, 3e-2),
-             linf_options=dict(train_fraction=0.5, ntk_every=50, ntk_probe=256))
+             linf_options=dict(train_fraction=0.5, measures=NTK, measure_every=50, ntk_probe=256))
 QUICK = dict(primes=(23,), fractions=(0.3, 0.6, 0.9), steps=2000, linf_p=23, linf=(0.0, 3e-2),
-             linf_options=dict(train_fraction=0.6, ntk_every=50, ntk_probe=64))
+             linf_options=dict(train_fraction=0.6, measures=NTK, measure_every=50, ntk_probe=64))
 
 
 def alpha_curve(p, fractions, steps, seed=0):

@@ -60,7 +60,8 @@ LONG_NAMES: dict[str, str] = {
     "w1_norm": "Frobenius norm of W1",
     "w2_norm": "Frobenius norm of W2",
     "grad_norm": "Euclidean norm of the loss gradient over all parameters",
-    "ipr": "mean inverse participation ratio IPR_2 of W1 (seed 001, eq. 28)",
+    "ipr": "mean inverse participation ratio IPR_2 of the rows of W1 (RFM: of M_t), "
+           "seed 001 eq. 28",
     "diverged_step": "first logged step with a non-finite loss, -1 if none",
     "W1": "first-layer weights",
     "W2": "read-out weights",
@@ -69,15 +70,26 @@ LONG_NAMES: dict[str, str] = {
     "iteration": "RFM iterations done before this one (M_0 = I at iteration 0)",
     "M": "feature matrix M_t used at the iteration",
     "circulant_deviation": "circulant deviation of the b-a block of M_t (seed 000)",
-    "agop_alignment": "cosine similarity of M_t with the final M (seed 000)",
-    "agop_trace": "trace of the AGOP G_t of the iteration's predictor",
+    "agop_alignment": "cosine similarity of the AGOP with the final one (RFM: of M_t with "
+                      "the final M), seed 000",
+    "agop_trace": "trace of the AGOP (RFM: G_t of the iteration's predictor)",
+    "agop_circulant_deviation": "circulant deviation of the b-a block of the network's AGOP "
+                                "on its training pairs (seed 000)",
+    "nfm_correlation": "Pearson correlation of W1^T W1 and AGOP^(1/2) (seed 000)",
+    "nfm_circulant_deviation": "circulant deviation of the b-a block of W1^T W1 (seed 000)",
+    "nfm_alignment": "cosine similarity of W1^T W1 with the final one (seed 000)",
+    "restricted_loss": "loss on all pairs keeping only the key frequencies' waves along a + b "
+                       "and the constant (seed 003)",
+    "excluded_loss": "loss on the training pairs with the key frequencies' waves along a + b "
+                     "removed (seed 003)",
     "jitter": "relative jitter added to the kernel diagonal for the Cholesky factorisation",
 }
 """``long_name`` of every variable gk writes; new measures add their names here."""
 
-UNITS = {"train_acc": "1", "test_acc": "1", "train_fraction": "1", "ipr": "1",
-         "agop_alignment": "1", "circulant_deviation": "1", "ntk_distance": "1",
-         "ntk_alignment": "1"}
+UNITS = {name: "1" for name in (
+    "train_acc", "test_acc", "train_fraction", "ipr", "agop_alignment", "circulant_deviation",
+    "ntk_distance", "ntk_alignment", "nfm_correlation", "nfm_circulant_deviation",
+    "nfm_alignment", "agop_circulant_deviation")}
 
 
 class OutputExistsError(FileExistsError, ValueError):

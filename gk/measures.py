@@ -12,12 +12,13 @@ They apply equally to RFM's M, a network's W1ᵀW1 or its AGOP.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from gk.backend import array_namespace, psd_power, to_numpy
-from gk.fourier import check_logits, sum_basis
+from gk.fourier import check_frequencies, check_logits, key_frequencies, sum_basis
 from gk.losses import check_loss, per_sample_loss
 from gk.tasks import discrete_log
 
@@ -76,42 +77,80 @@ def feature_block(M: Any, p: int, op: str | None = None) -> Any:
 def agop_alignment(M: Any, M_final: Any) -> Any:
     """Cosine similarity ρ(M, M*) = ⟨M, M*⟩_F / (‖M‖_F ‖M*‖_F) (seed 000).
 
-    ``M`` may carry leading axes (e.g. iterations); ``M_final`` is one matrix.
+    ``M`` may carry leading axes (e.g. iterations, models); ``M_final`` is one matrix, or
+    has leading axes that broadcast against M's (e.g. one final matrix per model).
     """
     xp = array_namespace(M)
     inner = (M * M_final).sum(axis=(-2, -1))
-    return inner / (xp.sqrt((M * M).sum(axis=(-2, -1))) * xp.sqrt((M_final**2).sum()))
+    norms = xp.sqrt((M * M).sum(axis=(-2, -1))) * xp.sqrt((M_final**2).sum(axis=(-2, -1)))
+    return inner / norms
 
 
-def network_agop(params: Any, x: tuple[Any, ...]) -> Any:
+def neural_feature_matrix(params: Any) -> Any:
+    """The network's feature matrix W1ᵀW1 (seed 000's NFM): (k·p, k·p) for one model,
+    (M, k·p, k·p) for a batch."""
+    W1 = params.W1
+    return array_namespace(W1).matmul(W1.swapaxes(-1, -2), W1)
+
+
+def network_agop(params: Any, x: tuple[Any, ...], weights: Any = None) -> Any:
     """The AGOP of a two-layer network with respect to its inputs, averaged over inputs x
     (seed 000): (2p, 2p) for one model, (M, 2p, 2p) for a batch.
 
-    ``x`` holds the one-hot operands ``(a, b)`` (each (n,)); the closed form is
+    ``x`` holds the one-hot operands ``(a, b)`` (each (n,)), shared by all models;
+    ``weights`` (n,) or (M, n) weighs the inputs (default 1/n; a model's training mask over
+    its count gives the AGOP on its own training pairs). The closed form is
     :func:`gk.mlp.model.input_agop`.
     """
     from gk.mlp.model import input_agop
 
     batch = params.as_batch()
     xp = array_namespace(batch.W1)
-    M = batch.W1.shape[0]
-    agop = input_agop(batch, *(xp.broadcast_to(xp.asarray(v), (M, len(v))) for v in x))
+    M, n = batch.W1.shape[0], len(x[0])
+    if weights is not None:
+        weights = xp.broadcast_to(xp.asarray(weights, dtype=batch.W1.dtype), (M, n))
+    agop = input_agop(batch, *(xp.broadcast_to(xp.asarray(v), (M, n)) for v in x),
+                      weights=weights)
     return agop if params.batched else agop[0]
 
 
-def nfm_correlation(params: Any, x: tuple[Any, ...]) -> Any:
+def ansatz_correlation(nfm: Any, agop: Any) -> Any:
+    """Pearson correlation of the entries of a feature matrix and AGOP^½ (seed 000's neural
+    feature ansatz, W1ᵀW1 ∝ AGOP^½), over the last two axes.
+
+    Parameters
+    ----------
+    nfm, agop : arrays, shape (..., d, d)
+        The feature matrix (:func:`neural_feature_matrix`) and the AGOP
+        (:func:`network_agop`); the AGOP's square root is taken by eigendecomposition.
+
+    Returns
+    -------
+    array, shape (...)
+    """
+    xp = array_namespace(nfm)
+    finite = xp.isfinite(agop).all(axis=(-2, -1))   # a diverged model gives NaN, not an error
+    root = psd_power(xp.where(finite[..., None, None], agop, 0), 0.5)
+    nfm = nfm.reshape(*nfm.shape[:-2], -1)
+    root = root.reshape(nfm.shape)
+    nfm = nfm - nfm.mean(axis=-1, keepdims=True)
+    root = root - root.mean(axis=-1, keepdims=True)
+    correlation = (nfm * root).sum(axis=-1) / xp.sqrt((nfm**2).sum(axis=-1)
+                                                       * (root**2).sum(axis=-1))
+    return xp.where(finite, correlation, xp.nan)
+
+
+def nfm_correlation(params: Any, x: tuple[Any, ...], weights: Any = None) -> Any:
     """Pearson correlation of the entries of W1ᵀW1 (the neural feature matrix) and AGOP^½
-    (seed 000's neural feature ansatz; it reports 0.955 +, 0.942 −, 0.924 ×, 0.929 ÷).
+    on inputs x (seed 000's neural feature ansatz; it reports 0.955 +, 0.942 −, 0.924 ×,
+    0.929 ÷): :func:`ansatz_correlation` of :func:`neural_feature_matrix` and
+    :func:`network_agop` (``weights`` as there).
 
     Returns a float for one model, an (M,) array for a batch.
     """
     batch = params.as_batch()
-    xp = array_namespace(batch.W1)
-    nfm = xp.matmul(batch.W1.transpose(0, 2, 1), batch.W1).reshape(batch.W1.shape[0], -1)
-    root = psd_power(network_agop(batch, x), 0.5).reshape(nfm.shape)
-    nfm = nfm - nfm.mean(axis=1, keepdims=True)
-    root = root - root.mean(axis=1, keepdims=True)
-    correlation = (nfm * root).sum(axis=1) / xp.sqrt((nfm**2).sum(axis=1) * (root**2).sum(axis=1))
+    correlation = ansatz_correlation(neural_feature_matrix(batch),
+                                     network_agop(batch, x, weights))
     return correlation if params.batched else float(correlation[0])
 
 
@@ -259,6 +298,91 @@ def excluded_loss(logits: Any, c: Any, p: int, frequencies: Any, loss: str,
     Parameters, returns and errors as in :func:`restricted_loss`.
     """
     return _mean_loss(excluded_logits(logits, p, frequencies), c, loss, indices)
+
+
+def resolve_key_frequencies(logits: Any, p: int, rule: int | Sequence[int] | None) -> np.ndarray:
+    """The key frequencies of one model's logits (p², outputs) under a trainer's rule:
+
+    - a sequence: those frequencies, fixed (e.g. the final model's, as seed 003 does);
+    - an int K: the K strongest of these logits (:func:`gk.fourier.key_frequencies`,
+      ``count=K``);
+    - None: the fewest of these logits' frequencies that carry 90% of their power along
+      a + b (:func:`gk.fourier.key_frequencies`, ``fraction=0.9``).
+    """
+    if rule is None or isinstance(rule, (int, np.integer)):
+        return key_frequencies(logits, p, count=None if rule is None else int(rule))
+    return check_frequencies(rule, p)
+
+
+def check_key_frequencies(rule: Any, p: int) -> None:
+    """Raise unless ``rule`` is a valid key-frequency rule (:func:`resolve_key_frequencies`)
+    for modulus p."""
+    top = (p - 1) // 2
+    if rule is None:
+        return
+    if isinstance(rule, (int, np.integer)) and not isinstance(rule, bool):
+        if not 1 <= rule <= top:
+            raise ValueError(f"key_frequencies={rule!r} asks for more frequencies than exist; "
+                             f"a count must be in 1..{top} (= ⌊(p−1)/2⌋ for p={p})")
+        return
+    try:
+        check_frequencies(np.asarray(rule), p)
+    except (TypeError, ValueError):
+        raise ValueError(f"key_frequencies={rule!r} is not allowed; give None, a count in "
+                         f"1..{top}, or distinct frequencies in 1..{top}") from None
+
+
+def fourier_ablations(logits: Any, c: Any, p: int, rule: int | Sequence[int] | None,
+                      loss: str, train: Any) -> dict[str, Any]:
+    """Restricted loss (over all pairs) and excluded loss (over each model's training pairs)
+    of a batch of models, each with its key frequencies chosen by ``rule``
+    (:func:`resolve_key_frequencies`): what the trainers log (seed 003).
+
+    Parameters
+    ----------
+    logits : array, shape (M, p², outputs)
+    c : int array, shape (p²,)
+    p : int
+    rule : None, int or sequence of int
+    loss : {"mse", "cross_entropy"}
+    train : bool array, shape (M, p²)
+        Each model's training pairs.
+
+    Returns
+    -------
+    dict
+        ``restricted_loss`` and ``excluded_loss``, host arrays of shape (M,).
+    """
+    check_logits(logits, p)
+    xp = array_namespace(logits)
+    train = to_numpy(train)
+    rows: dict[str, list[float]] = {"restricted_loss": [], "excluded_loss": []}
+    for m in range(logits.shape[0]):
+        if not bool(xp.isfinite(logits[m]).all()):   # a diverged model
+            rows["restricted_loss"].append(np.nan)
+            rows["excluded_loss"].append(np.nan)
+            continue
+        ks = resolve_key_frequencies(logits[m], p, rule)
+        rows["restricted_loss"].append(float(restricted_loss(logits[m], c, p, ks, loss)))
+        on_train = xp.asarray(np.flatnonzero(train[m]))
+        rows["excluded_loss"].append(float(excluded_loss(logits[m], c, p, ks, loss, on_train)))
+    return {name: np.array(values) for name, values in rows.items()}
+
+
+def check_measures(measures: Any, available: Sequence[str], model: str) -> tuple[str, ...]:
+    """``measures`` as a tuple of names, after checking that ``model`` has each of them.
+
+    Raises
+    ------
+    ValueError
+        Naming the measures the model lacks and listing those it has.
+    """
+    names = (measures,) if isinstance(measures, str) else tuple(measures)
+    missing = [name for name in names if name not in available]
+    if missing:
+        raise ValueError(f"measures={list(names)!r}: {model} has no {', '.join(missing)}; "
+                         f"available: {', '.join(available)}")
+    return names
 
 
 class Phases(NamedTuple):

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from gk import backend, io
 from gk.backend import array_namespace, psd_power, solve_ridge
 from gk.config import RunConfig, check_int, check_number, configure
+from gk.fourier import ipr
 from gk.kernels import (
     DEFAULT_BANDWIDTH,
     check_kernel,
@@ -38,8 +39,16 @@ from gk.kernels import (
     inner_products,
 )
 from gk.losses import per_sample_loss
-from gk.measures import agop_alignment, circulant_deviation, feature_block
+from gk.measures import (
+    agop_alignment,
+    check_key_frequencies,
+    check_measures,
+    circulant_deviation,
+    feature_block,
+    fourier_ablations,
+)
 from gk.tasks import (
+    Split,
     Task,
     check_op,
     check_train_fraction,
@@ -51,6 +60,12 @@ from gk.tasks import (
 
 Inputs = Any
 """Dense rows (n, 2p) or one-hot pairs ``(a, b)`` of int arrays (see :mod:`gk.kernels`)."""
+
+FOURIER_MEASURES = ("restricted_loss", "excluded_loss")
+
+MEASURES = ("circulant_deviation", "agop_alignment", "agop_trace", "ipr", *FOURIER_MEASURES)
+"""What RFM can log; the first three always are (``measures=[...]`` in :func:`run`)."""
+
 
 def _count(inputs: Inputs) -> int:
     return len(inputs[0]) if isinstance(inputs, tuple) else inputs.shape[0]
@@ -265,6 +280,14 @@ class RFMConfig(RunConfig):
         Kernel solves reach condition numbers of 1e10: keep float64 unless checked.
     snapshot_every : int
         Iterations between two stored feature matrices M (the last is always stored).
+    measures : sequence of str
+        Measures to log besides the metrics, ``circulant_deviation``, ``agop_alignment`` and
+        ``agop_trace`` (always logged), from :data:`MEASURES`: ``ipr`` of the rows of M_t
+        (seed 001's measure, :func:`gk.fourier.ipr`), ``restricted_loss`` and
+        ``excluded_loss`` of the predictions on all p² pairs (seed 003,
+        :func:`gk.measures.fourier_ablations`; an op defined on all pairs).
+    key_frequencies : None, int or sequence of int
+        The Fourier ablations' rule for key frequencies, as in :class:`gk.mlp.TrainConfig`.
     """
 
     op: str | Callable = "add"
@@ -279,6 +302,8 @@ class RFMConfig(RunConfig):
     seed: int | tuple[int, ...] = 0
     dtype: str = "float64"
     snapshot_every: int = 1
+    measures: tuple[str, ...] = ()
+    key_frequencies: int | tuple[int, ...] | None = None
 
     PER_MODEL = ("seed", "train_fraction")
 
@@ -298,12 +323,17 @@ class RFMConfig(RunConfig):
             check_train_fraction(fraction)
         for seed in self.per_model("seed"):
             check_int("seed", seed, 0)
+        object.__setattr__(self, "measures", check_measures(self.measures, MEASURES, "RFM"))
+        if isinstance(self.key_frequencies, list):
+            object.__setattr__(self, "key_frequencies", tuple(self.key_frequencies))
+        check_key_frequencies(self.key_frequencies, self.p)
 
 
 @dataclass
 class _Machine:
     """One model of a run: its split on the backend and its current features."""
 
+    split: Split
     train: tuple[Any, Any]
     test: tuple[Any, Any]
     train_c: Any
@@ -322,7 +352,7 @@ def _machines(task: Task, splits: list, dtype: Any) -> list[_Machine]:
         train, test = on_device["train"], on_device["test"]
         Y = xp.zeros((len(split.train), task.p), dtype=dtype)
         Y[xp.arange(len(split.train)), train[2]] = 1
-        machines.append(_Machine(train[:2], test[:2], train[2], test[2], Y,
+        machines.append(_Machine(split, train[:2], test[:2], train[2], test[2], Y,
                                  xp.eye(2 * task.p, dtype=dtype)))
     return machines
 
@@ -343,11 +373,29 @@ def _iteration(config: RFMConfig, machine: _Machine, bandwidth: float | None,
         row[f"{part}_acc"] = float((predictions[part].argmax(axis=1) == c).mean())
     block = feature_block(machine.M, p, config.op if isinstance(config.op, str) else None)
     row["circulant_deviation"] = float(circulant_deviation(block))
+    if "ipr" in config.measures:
+        row["ipr"] = float(ipr(machine.M, p))
+    if set(config.measures) & set(FOURIER_MEASURES):
+        row.update(_ablations(config, machine, predictions))
     G = agop(config.kernel, machine.M, alpha, machine.train, bandwidth, p, config.centering)
     row["agop_trace"] = float(array_namespace(G).trace(G))
     if not last:
         machine.M = psd_power(G, config.power)
     return row
+
+
+def _ablations(config: RFMConfig, machine: _Machine, predictions: dict[str, Any]) -> dict:
+    """Seed 003's restricted and excluded loss of one model's predictions on all pairs."""
+    xp = array_namespace(predictions["train"])
+    split = machine.split
+    logits = xp.empty((config.p**2, config.p), dtype=predictions["train"].dtype)
+    logits[xp.asarray(split.train)] = predictions["train"]
+    logits[xp.asarray(split.test)] = predictions["test"]
+    train = np.zeros((1, config.p**2), dtype=bool)
+    train[0, split.train] = True
+    values = fourier_ablations(logits[None], split.task.c, config.p, config.key_frequencies,
+                               "mse", train)
+    return {name: float(values[name][0]) for name in config.measures if name in values}
 
 
 def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None,
@@ -366,7 +414,8 @@ def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None
         Show a progress bar over iterations.
     **options
         Fields of :class:`RFMConfig`: ``op, p, train_fraction, kernel, iterations, ridge,
-        bandwidth, power, centering, seed, dtype, snapshot_every``.
+        bandwidth, power, centering, seed, dtype, snapshot_every, measures,
+        key_frequencies``.
 
     Returns
     -------
@@ -374,7 +423,8 @@ def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None
         Dims ``iteration``, ``model`` and ``snapshot``: ``train_loss``, ``test_loss`` (MSE,
         ½‖f − e_c‖² averaged over pairs), ``train_acc``, ``test_acc``,
         ``circulant_deviation``, ``agop_alignment`` (filled when the run ends),
-        ``agop_trace``, ``jitter``, and the feature matrices ``M`` on ``snapshot``.
+        ``agop_trace``, ``jitter``, the ``measures`` asked, and the feature matrices ``M`` on
+        ``snapshot``.
 
     Examples
     --------
@@ -384,6 +434,9 @@ def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None
     config = configure(RFMConfig, config, options)
     task = modular(config.op, config.p)
     splits = model_splits(task, config.per_model("train_fraction"), config.per_model("seed"))
+    if set(config.measures) & set(FOURIER_MEASURES) and task.size != task.p**2:
+        raise ValueError(f"measures={list(config.measures)!r}: the Fourier ablations need an "
+                         f"op defined on all p² pairs, not op={config.to_json()['op']!r}")
     if out is not None:
         io.check_out(out, overwrite)
     bandwidth = resolve_bandwidth(config.kernel, config.bandwidth)

@@ -128,8 +128,9 @@ def test_bad_input_is_refused():
 
 
 def test_training_logs_ntk_distance_and_alignment_on_a_probe():
-    ds = mlp.train(p=11, width=16, steps=40, lr=1.0, log_every=5, ntk_every=20,
-                   snapshot_every=20, ntk_probe=30, seed=[0, 1])
+    ds = mlp.train(p=11, width=16, steps=40, lr=1.0, log_every=5, measure_every=20,
+                   measures=["ntk_distance", "ntk_alignment"], snapshot_every=20, ntk_probe=30,
+                   seed=[0, 1])
     measured = ds.ntk_distance.dropna("step", how="all")
     assert measured.step.values.tolist() == [0, 20, 40]
     assert np.isnan(ds.ntk_distance.sel(step=5)).all()
@@ -148,8 +149,8 @@ def test_training_logs_ntk_distance_and_alignment_on_a_probe():
 
 
 @pytest.mark.parametrize("options, match", [
-    (dict(ntk_every=7, log_every=5), "multiple of log_every"),
-    (dict(ntk_every=5, ntk_probe=500), "larger than the task"),
+    (dict(measures=["ntk_distance"], measure_every=7, log_every=5), "multiple of log_every"),
+    (dict(measures=["ntk_distance"], ntk_probe=500), "larger than the task"),
 ])
 def test_training_refuses_bad_ntk_options(options, match):
     with pytest.raises(ValueError, match=match):

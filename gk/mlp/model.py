@@ -349,6 +349,25 @@ def loss_and_grads(params: Params, operands: tuple[Any, ...], labels: Any, weigh
     return (ell * weights).sum(axis=1), grads
 
 
+def _chunks(params: Params, operands: tuple[Any, ...], chunk: int):
+    """Yield ``(rows, f)`` for consecutive slices of the shared inputs ``operands`` (each
+    (n,)): the batched outputs f (M, rows, outputs) on ``chunk`` inputs at a time."""
+    xp = array_namespace(params.W1)
+    batch = params.as_batch()
+    M = batch.W1.shape[0]
+    for start in range(0, len(operands[0]), chunk):
+        rows = slice(start, start + chunk)
+        yield rows, forward(batch, *(xp.broadcast_to(x[rows], (M, len(x[rows])))
+                                     for x in operands))[0]
+
+
+def outputs(params: Params, operands: tuple[Any, ...], chunk: int = 4096) -> Any:
+    """Outputs (M, n, outputs) of every model on the shared inputs ``operands`` (each (n,)),
+    ``chunk`` inputs at a time (e.g. the logits on all p² pairs for seed 003's ablations)."""
+    xp = array_namespace(params.W1)
+    return xp.concatenate([f for _, f in _chunks(params, operands, chunk)], axis=1)
+
+
 def metrics(params: Params, operands: tuple[Any, ...], labels: Any, loss: str = "mse",
             tolerance: float | None = None, chunk: int = 4096) -> tuple[Any, Any]:
     """Loss and correctness of every example, in chunks of ``chunk`` examples.
@@ -358,14 +377,9 @@ def metrics(params: Params, operands: tuple[Any, ...], labels: Any, loss: str = 
     target. Returns two (M, n) arrays.
     """
     xp = array_namespace(params.W1)
-    batch = params.as_batch()
-    M = batch.W1.shape[0]
     losses, correct = [], []
-    for start in range(0, len(labels), chunk):
-        part = slice(start, start + chunk)
-        inputs = [xp.broadcast_to(x[part], (M, len(x[part]))) for x in operands]
-        target = xp.broadcast_to(labels[part], (M, *labels[part].shape))
-        f, _ = forward(batch, *inputs)
+    for rows, f in _chunks(params, operands, chunk):
+        target = xp.broadcast_to(labels[rows], (f.shape[0], *labels[rows].shape))
         losses.append(per_sample_loss(f, target, loss)[0])
         if tolerance is None:
             correct.append(f.argmax(axis=-1) == target)

@@ -12,11 +12,11 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from gk import backend, io, ntk
+from gk import backend, io
 from gk.config import RunConfig, check_int, check_number, configure
 from gk.fourier import ipr
 from gk.losses import check_loss
-from gk.measures import kernel_alignment, relative_distance
+from gk.measures import check_key_frequencies, check_measures
 from gk.mlp.model import (
     Params,
     agop_trace_and_grads,
@@ -26,6 +26,7 @@ from gk.mlp.model import (
     metrics,
 )
 from gk.mlp.model import init as init_params
+from gk.mlp.probes import FOURIER_MEASURES, MEASURES, Probes
 from gk.optim import Hyper, check_optimizer, init_state, model_norm, update
 from gk.tasks import (
     Split,
@@ -117,13 +118,24 @@ class TrainConfig(RunConfig):
         Steps between two logged rows (step 0 and the last step are always logged).
     snapshot_every : int
         Steps between two weight snapshots (the initial and final weights always kept).
-    ntk_every : int
-        Steps between two measurements of the NTK on a fixed probe set (seed 002): its
-        relative distance from initialisation ``ntk_distance`` and its alignment with the
-        targets ``ntk_alignment``. 0 (default) measures nothing; else a multiple of
-        ``log_every``.
+    measures : sequence of str
+        Progress measures to log besides the metrics and the IPR, from
+        :data:`gk.mlp.probes.MEASURES`: ``nfm_correlation``, ``nfm_circulant_deviation``,
+        ``nfm_alignment``, ``agop_circulant_deviation``, ``agop_alignment``, ``agop_trace``
+        (seed 000, on W1ᵀW1 and on the AGOP over each model's training pairs),
+        ``restricted_loss``, ``excluded_loss`` (seed 003; pairs of an op defined on all p²
+        pairs), ``ntk_distance``, ``ntk_alignment`` (seed 002, on ``ntk_probe`` examples).
+    measure_every : int
+        Steps between two measurements; 0 (default) measures at every log step, else a
+        multiple of ``log_every``. Measures are NaN at the log steps between.
     ntk_probe : int
-        Number of pairs in the probe set (drawn once from the first seed).
+        Number of examples in the NTK's probe set (drawn once, from the first seed).
+    key_frequencies : None, int or sequence of int
+        Which frequencies the Fourier ablations keep or remove, at each measured step and
+        for each model: None, the fewest carrying 90% of the logits' power along a + b; an
+        int K, the K strongest; a sequence, those frequencies (seed 003 fixes the final
+        model's: read them from a first run with :func:`gk.fourier.key_frequencies` and
+        train again with the same seed).
     """
 
     task: str = "pairs"
@@ -149,8 +161,10 @@ class TrainConfig(RunConfig):
     dtype: str = "float64"
     log_every: int = 10
     snapshot_every: int = 1000
-    ntk_every: int = 0
+    measures: tuple[str, ...] = ()
+    measure_every: int = 0
     ntk_probe: int = 256
+    key_frequencies: int | tuple[int, ...] | None = None
 
     PER_MODEL = PER_MODEL
 
@@ -168,11 +182,16 @@ class TrainConfig(RunConfig):
         check_int("steps", self.steps, 0)
         check_int("log_every", self.log_every, 1)
         check_int("snapshot_every", self.snapshot_every, 1)
-        check_int("ntk_every", self.ntk_every, 0)
+        object.__setattr__(self, "measures", check_measures(self.measures, MEASURES,
+                                                            "the two-layer network"))
+        check_int("measure_every", self.measure_every, 0)
         check_int("ntk_probe", self.ntk_probe, 1)
-        if self.ntk_every % self.log_every:
-            raise ValueError(f"ntk_every={self.ntk_every} must be a multiple of "
+        if self.measure_every % self.log_every:
+            raise ValueError(f"measure_every={self.measure_every} must be 0 or a multiple of "
                              f"log_every={self.log_every}")
+        if isinstance(self.key_frequencies, list):
+            object.__setattr__(self, "key_frequencies", tuple(self.key_frequencies))
+        check_key_frequencies(self.key_frequencies, self.p)
         if self.batch_size is not None:
             check_int("batch_size", self.batch_size, 1)
         check_optimizer(self.optimizer)
@@ -256,35 +275,6 @@ class Batches:
         return self._arrays(batch)
 
 
-class KernelProbe:
-    """The NTK (trace kind) of every model on a fixed probe set of pairs, compared with its
-    value at step 0: ``ntk_distance`` ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F and ``ntk_alignment`` with the
-    probe's targets (seed 002, Figs. 1–2). NaN at log steps between measurements."""
-
-    def __init__(self, task: Task | Triples, config: TrainConfig):
-        if config.ntk_probe > task.size:
-            raise ValueError(f"ntk_probe={config.ntk_probe} is larger than the task's "
-                             f"{task.size} examples")
-        xp = backend.namespace()
-        order = backend.rng((config.per_model("seed")[0], 5)).permutation(task.size)
-        order = order[: config.ntk_probe]
-        self.inputs = tuple(xp.asarray(x) for x in task.operands(order))
-        self.targets = backend.asarray(task.targets(order), config.dtype)
-        self.every = config.ntk_every
-        self.initial = None
-
-    def __call__(self, step: int, params: Params) -> dict[str, np.ndarray]:
-        M = params.W1.shape[0]
-        if step % self.every:
-            return {"ntk_distance": np.full(M, np.nan), "ntk_alignment": np.full(M, np.nan)}
-        xp = backend.array_namespace(params.W1)
-        K = xp.stack([ntk.gram(params.model(m), self.inputs) for m in range(M)])
-        if self.initial is None:
-            self.initial = K
-        return {"ntk_distance": backend.to_numpy(relative_distance(K, self.initial)),
-                "ntk_alignment": backend.to_numpy(kernel_alignment(K, self.targets))}
-
-
 class Evaluator:
     """Train and test metrics of every model on all examples, reduced on the device."""
 
@@ -345,8 +335,8 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
         Any field of :class:`TrainConfig`: ``task, op, p, width, train_fraction, optimizer, lr,
         steps, seed, momentum, betas, eps, weight_decay, linf, agop_penalty, activation,
         parametrisation, loss, init_scale, batch_size, dtype, log_every, snapshot_every,
-        ntk_every, ntk_probe``. Lists of ``seed``, ``train_fraction``, ``lr`` or ``weight_decay``
-        train one model per entry, together.
+        measures, measure_every, ntk_probe, key_frequencies``. Lists of ``seed``,
+        ``train_fraction``, ``lr`` or ``weight_decay`` train one model per entry, together.
 
     Returns
     -------
@@ -361,9 +351,15 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
     config = configure(TrainConfig, config, options)
     task = modular(config.op, config.p) if config.task == "pairs" else triples(config.p)
     splits = model_splits(task, config.per_model("train_fraction"), config.per_model("seed"))
+    if set(config.measures) & set(FOURIER_MEASURES) and (config.task != "pairs"
+                                                         or task.size != task.p**2):
+        raise ValueError(f"measures={list(config.measures)!r}: the Fourier ablations need "
+                         f"pairs of an op defined on all p² pairs, not task={config.task!r}, "
+                         f"op={config.to_json()['op']!r}")
+    evaluator = Evaluator(task, splits, config.loss, config.dtype)
+    probes = Probes(config.measures, task, evaluator.is_train, config)
     if out is not None:
         io.check_out(out, overwrite)
-    evaluator = Evaluator(task, splits, config.loss, config.dtype)
     operands = len(task.operands([0]))
     outputs = config.p if config.task == "pairs" else 1
     params = init_params(config.p, config.width, list(config.per_model("seed")),
@@ -372,15 +368,17 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
     dims = {"neuron": config.width, "input": operands * config.p, "output": outputs}
     with io.Recorder("step", config, task, evaluator.is_train, dims, out, overwrite) as recorder:
         with np.errstate(over="ignore", invalid="ignore"):
-            recorder.status = _run(config, task, splits, params, evaluator, recorder, progress)
+            recorder.status = _run(config, task, splits, params, evaluator, probes, recorder,
+                                   progress)
+            for name, values in probes.series().items():
+                recorder.write_series(name, values)
     return recorder.dataset()
 
 
 def _run(config: TrainConfig, task: Task | Triples, splits: list[Split], params: Params,
-         evaluator: Evaluator, recorder: io.Recorder, progress: bool) -> str:
+         evaluator: Evaluator, probes: Probes, recorder: io.Recorder, progress: bool) -> str:
     xp = backend.namespace()
     batches = Batches(task, splits, config.batch_size, config.dtype)
-    probe = KernelProbe(task, config) if config.ntk_every else None
     arrays = {"W1": params.W1, "W2": params.W2}
     state = init_state(config.optimizer, arrays)
     as_array = lambda name: xp.asarray(config.per_model(name), dtype=config.dtype)  # noqa: E731
@@ -398,8 +396,7 @@ def _run(config: TrainConfig, task: Task | Triples, splits: list[Split], params:
                     grads[key] += config.agop_penalty * value
             if _is_log_step(step, config):
                 row = evaluator(params, grads)
-                if probe is not None:
-                    row.update(probe(step, params))
+                row.update(probes(step, params))
                 recorder.log(step, row)
                 if _is_snapshot_step(step, config):
                     recorder.snapshot(step, {"W1": (params.W1, ("neuron", "input")),
