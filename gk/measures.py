@@ -135,9 +135,8 @@ def ansatz_correlation(nfm: Any, agop: Any) -> Any:
     root = root.reshape(nfm.shape)
     nfm = nfm - nfm.mean(axis=-1, keepdims=True)
     root = root - root.mean(axis=-1, keepdims=True)
-    correlation = (nfm * root).sum(axis=-1) / xp.sqrt((nfm**2).sum(axis=-1)
-                                                       * (root**2).sum(axis=-1))
-    return xp.where(finite, correlation, xp.nan)
+    norms = xp.sqrt((nfm**2).sum(axis=-1) * (root**2).sum(axis=-1))
+    return xp.where(finite, (nfm * root).sum(axis=-1) / xp.where(finite, norms, 1), xp.nan)
 
 
 def nfm_correlation(params: Any, x: tuple[Any, ...], weights: Any = None) -> Any:
