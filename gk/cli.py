@@ -19,6 +19,17 @@ NONE_DEFAULT_TYPES = {"lr": float, "batch_size": int, "bandwidth": float}
 """Types of config fields whose default is None (the type cannot be read from it)."""
 
 
+def _frequency_rule(text: str) -> int | tuple[int, ...]:
+    """``--key-frequencies``: ``5`` is a count, ``1,4,7`` (or ``3,``) a fixed list."""
+    try:
+        if "," not in text:
+            return int(text)
+        return tuple(int(k) for k in text.split(",") if k.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a count nor a list such as "
+                                         "1,4,7") from None
+
+
 def _add_config_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
     """One flag per field of a config dataclass: ``--train-fraction`` for ``train_fraction``;
     per-model fields take several values, booleans get ``--name/--no-name``."""
@@ -28,6 +39,16 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_class: type) -> No
         if isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
                                 help=f"(default: {default})")
+            continue
+        if field.name == "measures":
+            parser.add_argument(flag, nargs="+", default=(), choices=config_class.MEASURES,
+                                metavar="MEASURE", help="progress measures to log; one of "
+                                f"{', '.join(config_class.MEASURES)}")
+            continue
+        if field.name == "key_frequencies":
+            parser.add_argument(flag, type=_frequency_rule, default=None,
+                                help="count K (the K strongest at each step) or a fixed list "
+                                     "such as 1,4,7 (default: those carrying 90%% of the power)")
             continue
         if field.name == "betas":
             kind, nargs = float, 2
@@ -163,12 +184,16 @@ def _run_ntk(args: argparse.Namespace) -> int:
 
 def _run_plot(args: argparse.Namespace) -> int:
     from gk.io import open_run
-    from gk.plot import features, trajectory
+    from gk.plot import features, progress, trajectory
 
     ds = open_run(args.path)
     out = args.out or Path(args.path).with_suffix(".png")
     trajectory(ds, panels=args.panels, path=out)
     print(f"wrote {out}")
+    if args.progress:
+        progress_out = out.with_name(f"{out.stem}_progress{out.suffix}")
+        progress(ds, path=progress_out)
+        print(f"wrote {progress_out}")
     if args.features is not None:
         features_out = out.with_name(f"{out.stem}_features{out.suffix}")
         features(ds, snapshots=args.features or None, path=features_out)
@@ -203,6 +228,8 @@ def parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", type=Path, help="image file (default: PATH with .png)")
     plot.add_argument("--panels", nargs="+", choices=list(PANELS),
                       help="panels to draw (default: by the run's kind)")
+    plot.add_argument("--progress", action="store_true",
+                      help="also draw the run's progress measures into PATH_progress.png")
     plot.add_argument("--features", nargs="*", type=int, metavar="SNAPSHOT",
                       help="also draw the feature matrix M at these snapshots "
                            "(none given: first, middle, last) into PATH_features.png")

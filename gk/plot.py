@@ -81,6 +81,88 @@ def trajectory(ds: xr.Dataset, panels: Sequence[str] | None = None,
     return fig
 
 
+METRICS = ("train_loss", "test_loss", "train_acc", "test_acc", "w1_norm", "w2_norm",
+           "grad_norm", "jitter")
+"""Logged variables that are not progress measures (:func:`progress` leaves them out)."""
+
+
+def progress_measures(ds: xr.Dataset) -> list[str]:
+    """Names of the progress measures a trajectory holds: its (time, model) variables other
+    than :data:`METRICS`, in file order."""
+    time_dim = "step" if "step" in ds.dims else "iteration"
+    return [name for name, variable in ds.data_vars.items()
+            if variable.dims == (time_dim, "model") and name not in METRICS]
+
+
+def flat_phase_end(ds: xr.Dataset, model: int = 0, level: float = 0.1) -> float:
+    """The first step (or iteration) at which test accuracy reaches ``level``; the last one
+    if it never does. Before it, test accuracy is flat near chance: the phase in which
+    hidden progress shows only in the measures."""
+    time_dim = "step" if "step" in ds.dims else "iteration"
+    accuracy = ds.test_acc.isel(model=model).values
+    reached = np.flatnonzero(accuracy >= level)
+    return float(ds[time_dim][reached[0] if len(reached) else -1])
+
+
+def progress(ds: xr.Dataset, model: int = 0, path: str | os.PathLike | None = None,
+             title: str | None = None):
+    """All progress measures of one model on one axis, each scaled to [0, 1], with train and
+    test accuracy: which measures move while test accuracy is flat (seeds 000–003).
+
+    Each measure m is drawn as (m − min m) / (max m − min m) over its measured steps (the
+    legend gives min and max); steps where it was not measured (NaN) are skipped. The
+    shaded span is the flat phase, up to :func:`flat_phase_end`.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A network or RFM trajectory that holds measures (``measures=[...]`` when training).
+    model : int
+        Which model of the dataset.
+    path : path-like, optional
+        Where to save the figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        For a model index out of range or a dataset without any measure.
+    """
+    time_dim = "step" if "step" in ds.dims else "iteration"
+    if not 0 <= model < ds.sizes["model"]:
+        raise ValueError(f"model={model} is out of range; the dataset has "
+                         f"{ds.sizes['model']} model(s)")
+    names = progress_measures(ds)
+    if not names:
+        raise ValueError("the dataset holds no progress measure; train with measures=[...]")
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.axvspan(float(ds[time_dim][0]), flat_phase_end(ds, model), color="0.9",
+               label="test accuracy < 10%")
+    for name in names:
+        curve = ds[name].isel(model=model).dropna(time_dim)
+        if curve.size == 0:
+            continue
+        low, high = float(curve.min()), float(curve.max())
+        scaled = (curve - low) / (high - low) if high > low else curve * 0 + 0.5
+        ax.plot(curve[time_dim], scaled, marker="." if curve.size < 40 else None,
+                label=f"{name} [{low:.3g}, {high:.3g}]")
+    for name, style in (("train_acc", "--"), ("test_acc", "-")):
+        ax.plot(ds[time_dim], ds[name].isel(model=model), style, color="black", lw=2,
+                label=name.replace("_acc", " accuracy"))
+    ax.set_xlabel(time_dim)
+    ax.set_ylabel("scaled to [0, 1]")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.suptitle(title or f"hidden progress: {ds.attrs.get('op', '')} mod {ds.attrs.get('p', '')}")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
 def operand_order(p: int, op: str | None) -> np.ndarray:
     """Order of the 2p inputs in which a feature matrix shows its structure.
 

@@ -306,6 +306,7 @@ class RFMConfig(RunConfig):
     key_frequencies: int | tuple[int, ...] | None = None
 
     PER_MODEL = ("seed", "train_fraction")
+    MEASURES = MEASURES
 
     def __post_init__(self) -> None:
         self._normalise_lists()

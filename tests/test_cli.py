@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from gk import io
@@ -114,3 +115,32 @@ def test_ntk_command_writes_the_gram_of_a_saved_run(tmp_path, capsys):
     assert main(["ntk", str(run), "--out", str(tmp_path / "x.nc"), "--model", "2"]) == 2
     assert "model=2 is not a model" in capsys.readouterr().err
     assert not (tmp_path / "x.nc").exists()
+
+
+def test_measures_and_key_frequencies_flags_reach_the_file_and_progress_plot(tmp_path):
+    out = tmp_path / "run.nc"
+    assert main(["train", "--p", "11", "--width", "16", "--lr", "1", "--steps", "10",
+                 "--log-every", "5", "--measures", "nfm_correlation", "excluded_loss",
+                 "--key-frequencies", "1,3", "--out", str(out), "--no-progress"]) == 0
+    ds = io.open_run(out)
+    assert io.config(ds)["key_frequencies"] == [1, 3]
+    assert io.config(ds)["measures"] == ["nfm_correlation", "excluded_loss"]
+    assert np.isfinite(ds.excluded_loss).all()
+    assert main(["plot", str(out), "--progress"]) == 0
+    assert (tmp_path / "run_progress.png").exists()
+    rfm_out = tmp_path / "rfm.nc"
+    assert main(["rfm", "--p", "11", "--iterations", "2", "--measures", "ipr",
+                 "--key-frequencies", "2", "--out", str(rfm_out), "--no-progress"]) == 0
+    assert io.config(io.open_run(rfm_out))["key_frequencies"] == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--measures", "ntk"], "invalid choice: 'ntk'"),
+    (["rfm", "--measures", "ntk_distance"], "invalid choice: 'ntk_distance'"),
+    (["train", "--key-frequencies", "a,b"], "neither a count nor a list"),
+])
+def test_bad_measure_flags_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -152,3 +152,32 @@ def test_bad_measure_requests_are_refused_before_any_file(tmp_path, run, options
     with pytest.raises(ValueError, match=match):
         run(out=out, steps=5, **options) if run is gk.mlp.train else run(out=out, **options)
     assert not list(tmp_path.iterdir())
+
+
+def test_progress_figure_scales_every_measure_and_marks_the_flat_phase(network_run, tmp_path):
+    import gk.plot
+
+    names = gk.plot.progress_measures(network_run)
+    assert names[0] == "ipr" and set(ALL_NETWORK) <= set(names)
+    assert "test_loss" not in names
+    fig = gk.plot.progress(network_run, model=1, path=tmp_path / "progress.png")
+    lines = {line.get_label().split(" [")[0]: line for line in fig.axes[0].get_lines()}
+    scaled = lines["nfm_correlation"].get_ydata()
+    assert scaled.min() == pytest.approx(0) and scaled.max() == pytest.approx(1)
+    assert len(scaled) == 4   # the NaN steps are skipped
+    assert (tmp_path / "progress.png").exists()
+    ds = network_run.copy()
+    ds["test_acc"][:] = 0.0
+    assert gk.plot.flat_phase_end(ds) == 30
+    ds["test_acc"][3:] = 0.5
+    assert gk.plot.flat_phase_end(ds) == 15
+
+
+def test_progress_figure_refuses_a_run_without_measures():
+    import gk.plot
+
+    ds = gk.mlp.train(p=11, width=8, lr=1.0, steps=5).drop_vars("ipr")
+    with pytest.raises(ValueError, match="no progress measure"):
+        gk.plot.progress(ds)
+    with pytest.raises(ValueError, match="model=3 is out of range"):
+        gk.plot.progress(ds, model=3)

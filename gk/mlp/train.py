@@ -167,6 +167,7 @@ class TrainConfig(RunConfig):
     key_frequencies: int | tuple[int, ...] | None = None
 
     PER_MODEL = PER_MODEL
+    MEASURES = MEASURES
 
     def __post_init__(self) -> None:
         self._normalise_lists()
