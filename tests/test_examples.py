@@ -78,3 +78,31 @@ def test_kernel_regime_quick_lazy_predictor_fails_where_the_network_groks(tmp_pa
     ds = io.open_run(tmp_path / "kernel_regime_quick_linf0.03.nc")
     assert ds.ntk_distance.dropna("step").sizes["step"] > 10
     assert printed.count("test ≥ 99% at ") == 2 and "at None" not in printed
+
+
+def test_hidden_progress_quick_shows_measures_moving_in_the_flat_phase(tmp_path):
+    printed = run_example("hidden_progress.py", "--out-dir", str(tmp_path))
+    for model in ("rfm", "network"):
+        assert (tmp_path / f"hidden_progress_quick_{model}.png").stat().st_size > 0
+    rfm = io.open_run(tmp_path / "hidden_progress_quick_rfm.nc").isel(model=0)
+    flat = rfm.where(rfm.test_acc < 0.1, drop=True)
+    assert len(flat.iteration) >= 4 and float(rfm.test_acc[-1]) >= 0.95
+    deviation = flat.circulant_deviation.dropna("iteration").values
+    assert deviation[-1] < 0.5 * deviation[0]                 # falls while test is flat
+    assert float(flat.agop_alignment[-1]) > float(flat.agop_alignment[0]) + 0.05
+    network = io.open_run(tmp_path / "hidden_progress_quick_network.nc").isel(model=0)
+    assert float(network.test_acc[-1]) >= 0.95
+    flat = network.where(network.test_acc < 0.1, drop=True)
+    assert float(flat.restricted_loss[-1]) < 0.5 * float(flat.restricted_loss[0])
+    assert "RFM: test accuracy < 10% until iteration" in printed
+
+
+def test_agop_regularisation_quick_lowers_the_agop_trace(tmp_path):
+    printed = run_example("agop_regularisation.py", "--out-dir", str(tmp_path))
+    assert (tmp_path / "agop_regularisation_quick.png").stat().st_size > 0
+    plain, penalised = (io.open_run(tmp_path / f"agop_regularisation_quick_{i}.nc")
+                        for i in (0, 1))
+    assert io.config(penalised)["agop_penalty"] == 0.01
+    assert io.config(penalised)["weight_decay"] == 0.0
+    assert float(penalised.agop_trace[-1, 0]) < 0.7 * float(plain.agop_trace[-1, 0])
+    assert "AGOP penalty" in printed
