@@ -414,9 +414,9 @@ def grokking_phases(steps: Any, test_loss: Any, excluded_loss: Any, level: float
     that description with two rules on 1-D curves (losses ≥ 0, 0 a perfect fit):
 
     - **Memorisation ends** at the step where the excluded loss E is smallest, s₁ = argmin E,
-      provided E crosses ``level``·E(0) both ways: E(s₁) ≤ level·E(0) (the training pairs
-      were fitted without the key frequencies) and max_{s > s₁} E(s) ≥ level·E(0) (the fit
-      came to rely on them). Otherwise both boundaries are NaN.
+      provided E(s₁) ≤ ``level``·E(0) (the training pairs were fitted without the key
+      frequencies) and E rises again to max_{s > s₁} E(s) ≥ E(s₁)/``level`` (the fit came to
+      rely on them). Otherwise both boundaries are NaN.
     - **Circuit formation ends** (cleanup starts) at the first step after the peak P of the
       test loss T over [s₁, end] at which T ≤ (1 − ``drop``)·P, i.e. when the test loss has
       begun to fall; provided it later at least halves, min T ≤ P/2 after the peak (a test
@@ -431,8 +431,8 @@ def grokking_phases(steps: Any, test_loss: Any, excluded_loss: Any, level: float
     excluded_loss : 1-D array
         :func:`excluded_loss` on the training pairs, with the final model's key frequencies.
     level : float
-        In (0, 1): the share of its initial value that the excluded loss must fall below and
-        then climb back to.
+        In (0, 1): the share of its initial value that the excluded loss must fall below, and
+        the factor 1/level by which it must then rise above its minimum.
     drop : float
         In (0, 1/2): the relative fall from its peak that marks the start of the test loss's
         fall.
@@ -452,7 +452,8 @@ def grokking_phases(steps: Any, test_loss: Any, excluded_loss: Any, level: float
     nan = float("nan")
     s1 = int(np.argmin(excluded))
     threshold = level * excluded[0]
-    if s1 == len(steps) - 1 or excluded[s1] > threshold or excluded[s1 + 1:].max() < threshold:
+    if (s1 == len(steps) - 1 or excluded[s1] > threshold
+            or excluded[s1 + 1:].max() < excluded[s1] / level):
         return Phases(nan, nan)
     peak = s1 + int(np.argmax(test[s1:]))
     after = test[peak:]

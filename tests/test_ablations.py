@@ -234,9 +234,12 @@ def test_bad_arguments_name_the_argument():
         fourier.key_frequencies(np.ones((p * p, p)), p)
 
 
+def sigmoid(t, centre, width):
+    return 1 / (1 + np.exp(-(t - centre) / width))
+
+
 def _grokking_curves():
     steps = np.arange(0, 10_000, 10)
-    sigmoid = lambda t, centre, width: 1 / (1 + np.exp(-(t - centre) / width))  # noqa: E731
     train = 4.0 * (1 - sigmoid(steps, 700, 100)) + 1e-3
     excluded = train + 6.0 * sigmoid(steps, 4_000, 800)          # falls with train, then rises
     test = 4.0 + 0.3 * sigmoid(steps, 2_000, 300) - 4.29 * sigmoid(steps, 9_000, 150)
@@ -261,6 +264,10 @@ def test_grokking_phases_not_reached_give_nan():
     assert phases.memorisation_end > 0 and np.isnan(phases.circuit_formation_end)
     # excluded loss that follows the train loss down and never rises: no circuit formed
     assert all(np.isnan(measures.grokking_phases(steps, test, train)))
+    # one that rises, but to less than twice its minimum (level 0.5): still none
+    small_rise = train + 0.9e-3 * sigmoid(steps, 4_000, 800)
+    assert all(np.isnan(measures.grokking_phases(steps, test, small_rise)))
+    assert not np.isnan(measures.grokking_phases(steps, test, small_rise, level=0.6)[0])
     with pytest.raises(ValueError, match="test_loss has shape"):
         measures.grokking_phases(steps, test[:-1], excluded)
     with pytest.raises(ValueError, match="drop=0.7"):

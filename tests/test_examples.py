@@ -106,3 +106,24 @@ def test_agop_regularisation_quick_lowers_the_agop_trace(tmp_path):
     assert io.config(penalised)["weight_decay"] == 0.0
     assert float(penalised.agop_trace[-1, 0]) < 0.7 * float(plain.agop_trace[-1, 0])
     assert "AGOP penalty" in printed
+
+
+def test_feature_ansatz_quick_correlates_for_every_op(tmp_path):
+    printed = run_example("feature_ansatz.py", "--out-dir", str(tmp_path))
+    for op in ("add", "sub", "mul", "div"):
+        ds = io.open_run(tmp_path / f"feature_ansatz_quick_{op}.nc")
+        assert float(ds.nfm_correlation[-1, 0]) >= 0.9, op
+        assert float(ds.train_acc[-1, 0]) == 1.0, op
+    assert "off-diagonal" in printed
+
+
+def test_grokking_phases_quick_marks_the_phases(tmp_path):
+    printed = run_example("grokking_phases.py", "--out-dir", str(tmp_path))
+    assert (tmp_path / "grokking_phases_quick.png").stat().st_size > 0
+    ds = io.open_run(tmp_path / "grokking_phases_quick.nc").isel(model=0)
+    assert float(ds.test_acc[-1]) >= 0.9
+    restricted, test = ds.restricted_loss.values, ds.test_loss.values
+    peak = np.argmax(test)
+    halved = ds.step.values[np.argmax(restricted <= restricted[0] / 2)]
+    assert halved < ds.step.values[peak + np.argmax(test[peak:] <= test[peak] / 2)]
+    assert "memorisation ends at step" in printed
