@@ -18,6 +18,11 @@ writes one .nc file per run and a figure of test accuracy and tr(AGOP) against s
 penalty): in 10 epochs at p = 23 no run generalises, and at p = 31 (α = 0.7, width 1024,
 80 epochs) neither λ_A = 0.01 nor 0.03 made the network grok here, while p = 61 does.
 
+Measured here (p = 61, seed 0, 5 900 steps): without a regulariser train accuracy reaches
+100% and test accuracy ends at 3.4%; with λ_A = 0.01 and no weight decay test accuracy
+reaches 90% at step 2 655 (epoch 45) and ends at 96.2%; with weight decay 1 it reaches 90% at
+step 1 239 and ends at 100%.
+
 The AGOP penalty's gradient costs about N² p per step, so at N = 1024 a penalised step
 costs ~20 plain minibatch steps.
 """
