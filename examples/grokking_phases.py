@@ -14,6 +14,14 @@ loss, the test loss and the test accuracy cross their milestones.
     python examples/grokking_phases.py            # p = 97, 16 000 steps: ~10 min on 2 cores
     python examples/grokking_phases.py --quick    # p = 31, α = 0.7, 3 000 steps: ~30 s
 
+Measured here (p = 97, seed 0): train accuracy 100% at step 320; the excluded loss falls
+from 4.589 to its minimum 0.177 at step 2 720 (end of memorisation) and rises again to 0.453;
+the restricted loss halves by step 2 880, while the test loss halves (from its peak at step
+480) only at step 5 440; test accuracy reaches 10% at step 6 080, 50% at 8 480 and 99% at
+14 560. The rule puts the start of cleanup at step 3 520: in this network the test loss has
+no plateau after its early peak but falls steadily, so its 10% drop comes early; the sharp
+rise of test accuracy comes later.
+
 At p = 31 the network does not generalise from 30% (or 50%) of the pairs in 3 000 steps;
 ``--quick`` trains on 70%, where the excluded loss does not fall to half its initial value,
 so the phase boundaries come out NaN: only the full run shows all three phases.
