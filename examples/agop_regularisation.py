@@ -38,6 +38,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import gk.mlp  # noqa: E402
+import gk.tasks  # noqa: E402
 
 PAPER = dict(p=61, train_fraction=0.5, epochs=100, width=1024)
 QUICK = dict(p=23, train_fraction=0.7, epochs=10, width=128)
@@ -65,7 +66,8 @@ def main() -> None:
     settings = QUICK if args.quick else PAPER
     stem = "agop_regularisation" + ("_quick" if args.quick else "")
     p = settings["p"]
-    steps_per_epoch = -(-round(settings["train_fraction"] * p * p) // NETWORK["batch_size"])
+    train_pairs = gk.tasks.train_size(gk.tasks.modular("add", p), settings["train_fraction"])
+    steps_per_epoch = -(-train_pairs // NETWORK["batch_size"])
     steps = settings["epochs"] * steps_per_epoch
     runs = {}
     for index, (label, (decay, penalty)) in enumerate(RUNS.items()):

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import gk.mlp
+import gk.tasks
 from gk.backend import psd_power
 from gk.measures import network_agop, neural_feature_matrix
 
@@ -51,8 +52,8 @@ def main() -> None:
     stem = "feature_ansatz" + ("_quick" if args.quick else "")
     print(f"{'op':<5}{'paper':>7}{'gk':>8}{'off-diagonal':>14}{'train acc':>11}{'test acc':>10}")
     for op, paper in PAPER.items():
-        pairs = p * (p - 1) if op == "div" else p * p
-        steps_per_epoch = -(-round(SETTINGS["train_fraction"] * pairs) // SETTINGS["batch_size"])
+        train_pairs = gk.tasks.train_size(gk.tasks.modular(op, p), SETTINGS["train_fraction"])
+        steps_per_epoch = -(-train_pairs // SETTINGS["batch_size"])
         ds = gk.mlp.train(op=op, p=p, steps=epochs * steps_per_epoch, seed=args.seed,
                           **SETTINGS, log_every=steps_per_epoch,
                           measure_every=5 * steps_per_epoch, measures=["nfm_correlation"],

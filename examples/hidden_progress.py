@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 import gk.mlp  # noqa: E402
 import gk.plot  # noqa: E402
 import gk.rfm  # noqa: E402
+import gk.tasks  # noqa: E402
 
 PAPER = dict(p=61, train_fraction=0.5, epochs=50)
 QUICK = dict(p=31, train_fraction=0.7, epochs=80)
@@ -50,7 +51,7 @@ RFM_MEASURES = ("ipr", "restricted_loss", "excluded_loss")
 
 def flat_phase_table(ds, label):
     """Each measure at the first and last logged step of the flat phase, as printed lines."""
-    time_dim = "step" if "step" in ds.dims else "iteration"
+    time_dim = gk.io.time_dim(ds)
     end = gk.plot.flat_phase_end(ds)
     lines = [f"{label}: test accuracy < 10% until {time_dim} {end:g} "
              f"(final test accuracy {float(ds.test_acc[-1, 0]):.3f})",
@@ -78,7 +79,8 @@ def main() -> None:
     rfm = gk.rfm.run(op="add", p=p, train_fraction=fraction, iterations=30,
                      seed=args.seed, measures=RFM_MEASURES,
                      out=args.out_dir / f"{stem}_rfm.nc", overwrite=True)
-    steps_per_epoch = -(-round(fraction * p * p) // NETWORK["batch_size"])
+    train_pairs = gk.tasks.train_size(gk.tasks.modular("add", p), fraction)
+    steps_per_epoch = -(-train_pairs // NETWORK["batch_size"])
     steps = settings["epochs"] * steps_per_epoch
     network = gk.mlp.train(op="add", p=p, train_fraction=fraction, steps=steps, seed=args.seed,
                            **NETWORK,

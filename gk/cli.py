@@ -71,6 +71,7 @@ def _add_run_command(commands, name: str, config_class: type, help_text: str) ->
 
 
 def _run_model(args: argparse.Namespace, config_class: type, run) -> int:
+    from gk import io
     from gk.plot import trajectory
 
     options = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)}
@@ -78,7 +79,7 @@ def _run_model(args: argparse.Namespace, config_class: type, run) -> int:
         raise ValueError(f"--plot {args.plot}: folder {args.plot.parent} does not exist")
     ds = run(config_class(**options), out=args.out, overwrite=args.overwrite,
              progress=not args.no_progress)
-    time_dim = "step" if "step" in ds.dims else "iteration"
+    time_dim = io.time_dim(ds)
     final = ds.isel({time_dim: -1})
     for model in range(ds.sizes["model"]):
         print(f"model {model} (seed {int(ds.seed[model])}): {time_dim} "

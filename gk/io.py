@@ -328,6 +328,11 @@ def open_runs(paths: Iterable[str | os.PathLike]) -> xr.Dataset:
     return combined.assign_coords(model=np.arange(combined.sizes["model"]))
 
 
+def time_dim(ds: xr.Dataset) -> str:
+    """The dimension a trajectory runs along: ``step`` for networks, ``iteration`` for RFM."""
+    return "step" if "step" in ds.dims else "iteration"
+
+
 def config(ds: xr.Dataset) -> dict:
     """The configuration a trajectory was made with, as a dict."""
     return json.loads(ds.attrs["config"])

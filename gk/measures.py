@@ -313,22 +313,37 @@ def resolve_key_frequencies(logits: Any, p: int, rule: int | Sequence[int] | Non
     return check_frequencies(rule, p)
 
 
-def check_key_frequencies(rule: Any, p: int) -> None:
-    """Raise unless ``rule`` is a valid key-frequency rule (:func:`resolve_key_frequencies`)
-    for modulus p."""
+def check_key_frequencies(rule: Any, p: int) -> int | tuple[int, ...] | None:
+    """``rule`` as a valid key-frequency rule (:func:`resolve_key_frequencies`) for modulus
+    p: None, an int, or a tuple (a list becomes one). Raises ValueError otherwise."""
     top = (p - 1) // 2
     if rule is None:
-        return
+        return None
     if isinstance(rule, (int, np.integer)) and not isinstance(rule, bool):
         if not 1 <= rule <= top:
             raise ValueError(f"key_frequencies={rule!r} asks for more frequencies than exist; "
                              f"a count must be in 1..{top} (= ⌊(p−1)/2⌋ for p={p})")
-        return
+        return int(rule)
+    rule = tuple(rule) if isinstance(rule, list) else rule
     try:
-        check_frequencies(np.asarray(rule), p)
+        return tuple(int(k) for k in check_frequencies(np.asarray(rule), p))
     except (TypeError, ValueError):
         raise ValueError(f"key_frequencies={rule!r} is not allowed; give None, a count in "
                          f"1..{top}, or distinct frequencies in 1..{top}") from None
+
+
+FOURIER_MEASURES = ("restricted_loss", "excluded_loss")
+"""Seed 003's Fourier ablations, as the trainers log them (:func:`fourier_ablations`)."""
+
+
+def check_fourier_task(measures: Sequence[str], task: Any) -> None:
+    """Raise if ``measures`` ask for a Fourier ablation on a task whose examples are not all
+    p² pairs (e.g. ÷, which leaves out b = 0, or seed 002's triples)."""
+    if set(measures) & set(FOURIER_MEASURES) and (len(task.operands([0])) != 2
+                                                  or task.size != task.p**2):
+        raise ValueError(f"measures={list(measures)!r}: the Fourier ablations need pairs of "
+                         f"an op defined on all p² pairs; this task has {task.size} examples "
+                         f"of {len(task.operands([0]))} operands")
 
 
 def fourier_ablations(logits: Any, c: Any, p: int, rule: int | Sequence[int] | None,

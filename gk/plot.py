@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
+from gk import io  # noqa: E402
 from gk.tasks import discrete_log  # noqa: E402
 
 PANELS = {
@@ -54,7 +55,7 @@ def trajectory(ds: xr.Dataset, panels: Sequence[str] | None = None,
     -------
     matplotlib.figure.Figure
     """
-    time_dim = "step" if "step" in ds.dims else "iteration"
+    time_dim = io.time_dim(ds)
     panels = DEFAULT_PANELS[time_dim] if panels is None else panels
     unknown = [name for name in panels if name not in PANELS]
     if unknown:
@@ -89,7 +90,7 @@ METRICS = ("train_loss", "test_loss", "train_acc", "test_acc", "w1_norm", "w2_no
 def progress_measures(ds: xr.Dataset) -> list[str]:
     """Names of the progress measures a trajectory holds: its (time, model) variables other
     than :data:`METRICS`, in file order."""
-    time_dim = "step" if "step" in ds.dims else "iteration"
+    time_dim = io.time_dim(ds)
     return [name for name, variable in ds.data_vars.items()
             if variable.dims == (time_dim, "model") and name not in METRICS]
 
@@ -98,7 +99,7 @@ def flat_phase_end(ds: xr.Dataset, model: int = 0, level: float = 0.1) -> float:
     """The first step (or iteration) at which test accuracy reaches ``level``; the last one
     if it never does. Before it, test accuracy is flat near chance: the phase in which
     hidden progress shows only in the measures."""
-    time_dim = "step" if "step" in ds.dims else "iteration"
+    time_dim = io.time_dim(ds)
     accuracy = ds.test_acc.isel(model=model).values
     reached = np.flatnonzero(accuracy >= level)
     return float(ds[time_dim][reached[0] if len(reached) else -1])
@@ -131,7 +132,7 @@ def progress(ds: xr.Dataset, model: int = 0, path: str | os.PathLike | None = No
     ValueError
         For a model index out of range or a dataset without any measure.
     """
-    time_dim = "step" if "step" in ds.dims else "iteration"
+    time_dim = io.time_dim(ds)
     if not 0 <= model < ds.sizes["model"]:
         raise ValueError(f"model={model} is out of range; the dataset has "
                          f"{ds.sizes['model']} model(s)")

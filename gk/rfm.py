@@ -40,7 +40,9 @@ from gk.kernels import (
 )
 from gk.losses import per_sample_loss
 from gk.measures import (
+    FOURIER_MEASURES,
     agop_alignment,
+    check_fourier_task,
     check_key_frequencies,
     check_measures,
     circulant_deviation,
@@ -60,8 +62,6 @@ from gk.tasks import (
 
 Inputs = Any
 """Dense rows (n, 2p) or one-hot pairs ``(a, b)`` of int arrays (see :mod:`gk.kernels`)."""
-
-FOURIER_MEASURES = ("restricted_loss", "excluded_loss")
 
 MEASURES = ("circulant_deviation", "agop_alignment", "agop_trace", "ipr", *FOURIER_MEASURES)
 """What RFM can log; the first three always are (``measures=[...]`` in :func:`run`)."""
@@ -325,9 +325,8 @@ class RFMConfig(RunConfig):
         for seed in self.per_model("seed"):
             check_int("seed", seed, 0)
         object.__setattr__(self, "measures", check_measures(self.measures, MEASURES, "RFM"))
-        if isinstance(self.key_frequencies, list):
-            object.__setattr__(self, "key_frequencies", tuple(self.key_frequencies))
-        check_key_frequencies(self.key_frequencies, self.p)
+        object.__setattr__(self, "key_frequencies",
+                           check_key_frequencies(self.key_frequencies, self.p))
 
 
 @dataclass
@@ -392,10 +391,8 @@ def _ablations(config: RFMConfig, machine: _Machine, predictions: dict[str, Any]
     logits = xp.empty((config.p**2, config.p), dtype=predictions["train"].dtype)
     logits[xp.asarray(split.train)] = predictions["train"]
     logits[xp.asarray(split.test)] = predictions["test"]
-    train = np.zeros((1, config.p**2), dtype=bool)
-    train[0, split.train] = True
     values = fourier_ablations(logits[None], split.task.c, config.p, config.key_frequencies,
-                               "mse", train)
+                               "mse", train_mask(split.task, [split]))
     return {name: float(values[name][0]) for name in config.measures if name in values}
 
 
@@ -435,9 +432,7 @@ def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None
     config = configure(RFMConfig, config, options)
     task = modular(config.op, config.p)
     splits = model_splits(task, config.per_model("train_fraction"), config.per_model("seed"))
-    if set(config.measures) & set(FOURIER_MEASURES) and task.size != task.p**2:
-        raise ValueError(f"measures={list(config.measures)!r}: the Fourier ablations need an "
-                         f"op defined on all p² pairs, not op={config.to_json()['op']!r}")
+    check_fourier_task(config.measures, task)
     if out is not None:
         io.check_out(out, overwrite)
     bandwidth = resolve_bandwidth(config.kernel, config.bandwidth)

@@ -271,10 +271,16 @@ def random_split(task: Task | Triples, train_fraction: float, seed: int = 0) -> 
         The same seed gives the same split on every backend (stream ``rng((seed, 1))``).
     """
     check_train_fraction(train_fraction)
-    n_train = max(1, int(round(train_fraction * task.size)))
+    n_train = train_size(task, train_fraction)
     order = backend.rng((int(seed), 1)).permutation(task.size)
     return Split(task, float(train_fraction), int(seed),
                  np.sort(order[:n_train]), np.sort(order[n_train:]))
+
+
+def train_size(task: Task | Triples, train_fraction: float) -> int:
+    """How many examples a split with fraction α trains on: ``round(α·P)``, at least one
+    (e.g. for the number of minibatches in an epoch)."""
+    return max(1, int(round(train_fraction * task.size)))
 
 
 def model_splits(task: Task, train_fractions: list[float], seeds: list[int]) -> list[Split]:

@@ -368,24 +368,32 @@ def outputs(params: Params, operands: tuple[Any, ...], chunk: int = 4096) -> Any
     return xp.concatenate([f for _, f in _chunks(params, operands, chunk)], axis=1)
 
 
+def score(f: Any, labels: Any, loss: str = "mse", tolerance: float | None = None
+          ) -> tuple[Any, Any]:
+    """Loss and correctness of outputs f (M, n, outputs) against labels shared by all models.
+
+    An example is correct when argmax f = c (classes), or when every output is within
+    ``tolerance`` of its real target. Returns two (M, n) arrays.
+    """
+    xp = array_namespace(f)
+    target = xp.broadcast_to(labels, (f.shape[0], *labels.shape))
+    losses = per_sample_loss(f, target, loss)[0]
+    if tolerance is None:
+        return losses, f.argmax(axis=-1) == target
+    return losses, (xp.abs(f - target) < tolerance).all(axis=-1)
+
+
 def metrics(params: Params, operands: tuple[Any, ...], labels: Any, loss: str = "mse",
             tolerance: float | None = None, chunk: int = 4096) -> tuple[Any, Any]:
-    """Loss and correctness of every example, in chunks of ``chunk`` examples.
+    """:func:`score` of every example, the outputs formed ``chunk`` examples at a time.
 
-    ``operands`` (each (n,)) and ``labels`` are shared by all models. An example is correct
-    when argmax f = c (classes), or when every output is within ``tolerance`` of its real
-    target. Returns two (M, n) arrays.
+    ``operands`` (each (n,)) and ``labels`` are shared by all models. Returns two (M, n)
+    arrays.
     """
     xp = array_namespace(params.W1)
-    losses, correct = [], []
-    for rows, f in _chunks(params, operands, chunk):
-        target = xp.broadcast_to(labels[rows], (f.shape[0], *labels[rows].shape))
-        losses.append(per_sample_loss(f, target, loss)[0])
-        if tolerance is None:
-            correct.append(f.argmax(axis=-1) == target)
-        else:
-            correct.append((xp.abs(f - target) < tolerance).all(axis=-1))
-    return xp.concatenate(losses, axis=1), xp.concatenate(correct, axis=1)
+    parts = [score(f, labels[rows], loss, tolerance)
+             for rows, f in _chunks(params, operands, chunk)]
+    return tuple(xp.concatenate(part, axis=1) for part in zip(*parts, strict=True))
 
 
 def evaluate(params: Params, task: Task | Triples, loss: str = "mse") -> dict[str, Any]:

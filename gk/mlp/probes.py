@@ -14,25 +14,23 @@ import numpy as np
 
 from gk import backend, ntk
 from gk.measures import (
+    FOURIER_MEASURES,
     agop_alignment,
     ansatz_correlation,
     circulant_deviation,
     feature_block,
     fourier_ablations,
     kernel_alignment,
+    network_agop,
     neural_feature_matrix,
     relative_distance,
 )
-from gk.mlp.model import Params, input_agop, outputs
+from gk.mlp.model import Params, outputs
 
 FEATURE_MEASURES = ("nfm_correlation", "nfm_circulant_deviation", "nfm_alignment",
                     "agop_circulant_deviation", "agop_alignment", "agop_trace")
 """Measures of the feature matrix W1ᵀW1 (``nfm_*``) and of the AGOP on each model's training
 pairs (``agop_*``), seed 000; ``*_alignment`` is ρ(·_t, ·_final), filled when the run ends."""
-
-FOURIER_MEASURES = ("restricted_loss", "excluded_loss")
-"""Seed 003's Fourier ablations of the logits on all p² pairs (:func:`gk.measures
-.fourier_ablations`), with key frequencies chosen by the ``key_frequencies`` rule."""
 
 NTK_MEASURES = ("ntk_distance", "ntk_alignment")
 """Seed 002's NTK on a fixed probe set: distance from initialisation, alignment with the
@@ -87,10 +85,8 @@ class FeatureProbe:
 
     def __call__(self, params: Params) -> dict[str, np.ndarray]:
         xp = backend.array_namespace(params.W1)
-        M = params.W1.shape[0]
-        x = tuple(xp.broadcast_to(v, (M, len(v))) for v in self.operands)
         matrices = {"nfm": neural_feature_matrix(params),
-                    "agop": input_agop(params, *x, weights=self.weights)}
+                    "agop": network_agop(params, self.operands, self.weights)}
         row = {"nfm_correlation": ansatz_correlation(matrices["nfm"], matrices["agop"]),
                "agop_trace": xp.trace(matrices["agop"], axis1=-2, axis2=-1)}
         for name, matrix in matrices.items():
@@ -114,16 +110,16 @@ class FeatureProbe:
 
 class Probes:
     """Every measure asked of a run, at log steps that are multiples of ``every`` (and the
-    last step): one call per log step returns the row to log."""
+    last step): one call per log step returns the row to log. ``operands`` are the task's
+    examples on the device (all of them, in the task's order)."""
 
-    def __init__(self, names: tuple[str, ...], task: Any, train: np.ndarray, config: Any):
+    def __init__(self, names: tuple[str, ...], task: Any, operands: tuple[Any, ...],
+                 train: np.ndarray, config: Any):
         self.names = tuple(name for name in names if name != "ipr")
         self.logged = tuple(name for name in self.names if name not in ALIGNMENTS)
         self.every = config.measure_every or config.log_every
         self.last = config.steps
         self.measured: list[bool] = []
-        xp = backend.namespace()
-        operands = tuple(xp.asarray(x) for x in task.operands())
         feature_names = tuple(n for n in self.names if n in FEATURE_MEASURES)
         op = config.op if isinstance(config.op, str) else None
         self.features = (FeatureProbe(feature_names, operands, train, task.p, op, config.dtype)
@@ -135,8 +131,17 @@ class Probes:
         self.operands, self.task, self.train = operands, task, train
         self.rule, self.loss = config.key_frequencies, config.loss
 
-    def __call__(self, step: int, params: Params) -> dict[str, np.ndarray]:
-        measure = step % self.every == 0 or step == self.last
+    def _measures(self, step: int) -> bool:
+        return step % self.every == 0 or step == self.last
+
+    def needs_logits(self, step: int) -> bool:
+        """Whether the call at ``step`` needs the outputs on all examples."""
+        return bool(self.fourier) and self._measures(step)
+
+    def __call__(self, step: int, params: Params, logits: Any = None) -> dict[str, np.ndarray]:
+        """The row at a log step; ``logits`` (M, examples, outputs) on all of the task's
+        examples, in its order, when :meth:`needs_logits` (computed here if not given)."""
+        measure = self._measures(step)
         self.measured.append(measure)
         if not measure:
             return _skipped(self.logged, params.W1.shape[0])
@@ -146,7 +151,8 @@ class Probes:
         if self.kernel is not None:
             row.update(self.kernel(params))
         if self.fourier:
-            logits = outputs(params, self.operands)
+            if logits is None:
+                logits = outputs(params, self.operands)
             row.update(fourier_ablations(logits, self.task.c, self.task.p, self.rule,
                                          self.loss, self.train))
         return {name: row[name] for name in self.logged}

@@ -16,7 +16,7 @@ from gk import backend, io
 from gk.config import RunConfig, check_int, check_number, configure
 from gk.fourier import ipr
 from gk.losses import check_loss
-from gk.measures import check_key_frequencies, check_measures
+from gk.measures import check_fourier_task, check_key_frequencies, check_measures
 from gk.mlp.model import (
     Params,
     agop_trace_and_grads,
@@ -24,9 +24,11 @@ from gk.mlp.model import (
     check_parametrisation,
     loss_and_grads,
     metrics,
+    outputs,
+    score,
 )
 from gk.mlp.model import init as init_params
-from gk.mlp.probes import FOURIER_MEASURES, MEASURES, Probes
+from gk.mlp.probes import MEASURES, Probes
 from gk.optim import Hyper, check_optimizer, init_state, model_norm, update
 from gk.tasks import (
     Split,
@@ -190,9 +192,8 @@ class TrainConfig(RunConfig):
         if self.measure_every % self.log_every:
             raise ValueError(f"measure_every={self.measure_every} must be 0 or a multiple of "
                              f"log_every={self.log_every}")
-        if isinstance(self.key_frequencies, list):
-            object.__setattr__(self, "key_frequencies", tuple(self.key_frequencies))
-        check_key_frequencies(self.key_frequencies, self.p)
+        object.__setattr__(self, "key_frequencies",
+                           check_key_frequencies(self.key_frequencies, self.p))
         if self.batch_size is not None:
             check_int("batch_size", self.batch_size, 1)
         check_optimizer(self.optimizer)
@@ -292,9 +293,15 @@ class Evaluator:
         self.n_test = backend.asarray((~is_train).sum(axis=1), dtype)
         self.loss = loss
 
-    def __call__(self, params: Params, grads: dict[str, Any]) -> dict[str, np.ndarray]:
+    def __call__(self, params: Params, grads: dict[str, Any],
+                 logits: Any = None) -> dict[str, np.ndarray]:
+        """The row of metrics; ``logits`` on all examples, if already computed, are reused."""
         xp = backend.array_namespace(params.W1)
-        losses, correct = metrics(params, self.operands, self.labels, self.loss, self.tolerance)
+        if logits is None:
+            losses, correct = metrics(params, self.operands, self.labels, self.loss,
+                                      self.tolerance)
+        else:
+            losses, correct = score(logits, self.labels, self.loss, self.tolerance)
         correct = correct.astype(losses.dtype)
         rows = {
             "train_loss": (losses * self.train_mask).sum(axis=1) / self.n_train,
@@ -352,13 +359,9 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
     config = configure(TrainConfig, config, options)
     task = modular(config.op, config.p) if config.task == "pairs" else triples(config.p)
     splits = model_splits(task, config.per_model("train_fraction"), config.per_model("seed"))
-    if set(config.measures) & set(FOURIER_MEASURES) and (config.task != "pairs"
-                                                         or task.size != task.p**2):
-        raise ValueError(f"measures={list(config.measures)!r}: the Fourier ablations need "
-                         f"pairs of an op defined on all p² pairs, not task={config.task!r}, "
-                         f"op={config.to_json()['op']!r}")
+    check_fourier_task(config.measures, task)
     evaluator = Evaluator(task, splits, config.loss, config.dtype)
-    probes = Probes(config.measures, task, evaluator.is_train, config)
+    probes = Probes(config.measures, task, evaluator.operands, evaluator.is_train, config)
     if out is not None:
         io.check_out(out, overwrite)
     operands = len(task.operands([0]))
@@ -396,8 +399,10 @@ def _run(config: TrainConfig, task: Task | Triples, splits: list[Split], params:
                 for key, value in penalty.items():
                     grads[key] += config.agop_penalty * value
             if _is_log_step(step, config):
-                row = evaluator(params, grads)
-                row.update(probes(step, params))
+                logits = (outputs(params, evaluator.operands)
+                          if probes.needs_logits(step) else None)
+                row = evaluator(params, grads, logits)
+                row.update(probes(step, params, logits))
                 recorder.log(step, row)
                 if _is_snapshot_step(step, config):
                     recorder.snapshot(step, {"W1": (params.W1, ("neuron", "input")),
