@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from gk.backend import array_namespace
 
 LOSSES = ("mse", "cross_entropy")
@@ -60,3 +62,35 @@ def per_sample_loss(f: Any, c: Any, loss: str = "mse") -> tuple[Any, Any]:
         grad[models, samples, c] -= 1
         ell = -log_prob[models, samples, c]
     return (ell, grad) if batched else (ell[0], grad[0])
+
+
+def weighted_loss_and_gradient(f: Any, labels: Any, weights: Any, loss: str = "mse",
+                               scale: float = 1.0, overwrite: bool = False) -> tuple[Any, Any]:
+    """L = Σ_i w_i ℓ_i per model and the scaled gradient G_i = scale · w_i ∂ℓ_i/∂f_i.
+
+    ℓ is :func:`per_sample_loss`'s. On the CPU, with class labels, one pass over each row
+    of f computes both (L accumulated in float64), writing G over f if ``overwrite``;
+    elsewhere array operations do the same.
+
+    Parameters
+    ----------
+    f : array, shape (M, n, outputs)
+    labels : int array (M, n), or real array of f's shape
+    weights : array, shape (M, n)
+    scale : float
+        Folded into G (the network's c, so that its backward pass needs no extra pass).
+
+    Returns
+    -------
+    L : array, shape (M,)
+    G : array, shape (M, n, outputs)
+    """
+    xp = array_namespace(f)
+    if xp is np and labels.ndim == 2 and f.dtype.kind == "f":
+        from gk._kernels import weighted_class_loss_cpu
+
+        G = f if overwrite else f.copy()
+        return weighted_class_loss_cpu(G, labels, weights, scale, loss), G
+    ell, G = per_sample_loss(f, labels, loss)
+    G *= (weights * scale)[..., None]
+    return (ell * weights).sum(axis=1), G

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from gk import mlp, tasks
-from gk.losses import LOSSES, per_sample_loss
+from gk.losses import LOSSES, per_sample_loss, weighted_loss_and_gradient
 from gk.mlp import model
 
 
@@ -51,11 +51,92 @@ def test_forward_matches_dense_one_hot_product():
     np.testing.assert_allclose(f[0], dense, rtol=1e-12)
 
 
+def _dense_hidden_layer(params, operands, activation):
+    """h, z and, for ∂L/∂z = dz, ∂L/∂W1ᵀ from products with the dense one-hot inputs X."""
+    models, inputs = params.W1.shape[0], params.W1.shape[-1]
+    block = inputs // len(operands)
+    X = np.zeros((*operands[0].shape, inputs))
+    for j, x in enumerate(operands):
+        X[np.arange(models)[:, None], np.arange(x.shape[1]), j * block + x] = 1
+    h = X @ params.W1.transpose(0, 2, 1)
+    phi, dphi = model.ACTIVATIONS[activation]
+    return X, h, phi(h), dphi(h)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("n_operands", [2, 3])
+@pytest.mark.parametrize("activation", ["quadratic", "relu", "identity", "tanh"])
+def test_hidden_layer_and_its_gradient_match_dense_one_hot_products(activation, n_operands,
+                                                                     dtype):
+    p, width, n, models = 5, 6, 40, 3
+    params = mlp.init(p, width, seed=[0, 1, 2], activation=activation, dtype=dtype,
+                      operands=n_operands)
+    rng = np.random.default_rng(0)
+    operands = tuple(rng.integers(0, p, (models, n)) for _ in range(n_operands))
+    X, h, z, dphi = _dense_hidden_layer(params, operands, activation)
+    cache = model.hidden_layer(params, operands)
+    tolerance = 1e-12 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(cache.h, h, rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(cache.z, z, rtol=tolerance, atol=tolerance)
+    G = rng.standard_normal((models, n, p)).astype(dtype)
+    grads = model.backward(params, cache, G)
+    dz = params.output_scale * G @ params.W2
+    dW1 = (dz * dphi).transpose(0, 2, 1) @ X                    # (∂L/∂h)ᵀ X, dense
+    np.testing.assert_allclose(grads["W1"], dW1, rtol=10 * tolerance, atol=10 * tolerance)
+
+
+def test_workspace_is_reused_and_gives_the_same_gradients():
+    p, width = 7, 8
+    task = tasks.modular("add", p)
+    params = mlp.init(p, width, seed=[0, 1])
+    a, b, c = (np.broadcast_to(v, (2, p * p)) for v in (task.a, task.b, task.c))
+    weights = np.full((2, p * p), 1 / p**2)
+    workspace = model.Workspace()
+    first = model.loss_and_grads(params, (a, b), c, weights, "mse", workspace)
+    h = workspace.empty("h", (2, p * p, width), params.W1.dtype, np)
+    again = model.loss_and_grads(params, (a, b), c, weights, "mse", workspace)
+    assert workspace.empty("h", (2, p * p, width), params.W1.dtype, np) is h
+    plain = model.loss_and_grads(params, (a, b), c, weights)
+    for result in (again, plain):
+        np.testing.assert_array_equal(result[0], first[0])
+        for key in ("W1", "W2"):
+            np.testing.assert_array_equal(result[1][key], first[1][key])
+    assert workspace.empty("h", (1, 3, width), params.W1.dtype, np).shape == (1, 3, width)
+
+
 def test_cross_entropy_is_stable_for_large_logits():
     f = np.array([[[1000.0, 0.0, -1000.0]]])
     ell, grad = per_sample_loss(f, np.array([[1]]), "cross_entropy")
     assert np.isfinite(ell).all() and np.isclose(ell[0, 0], 1000.0)
     np.testing.assert_allclose(grad[0, 0], [1.0, -1.0, 0.0], atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("loss", LOSSES)
+def test_weighted_loss_and_gradient_matches_a_loop_over_examples(loss, dtype):
+    rng = np.random.default_rng(3)
+    f = (30 * rng.standard_normal((2, 9, 5))).astype(dtype)       # large logits included
+    labels = rng.integers(0, 5, (2, 9))
+    weights = rng.random((2, 9)).astype(dtype)
+    total, G = weighted_loss_and_gradient(f, labels, weights, loss, scale=0.25)
+    expected_total, expected_G = np.zeros(2), np.zeros(f.shape)
+    for m, i in np.ndindex(2, 9):
+        x = f[m, i].astype(np.float64)
+        target = np.eye(5)[labels[m, i]]
+        if loss == "mse":
+            ell, grad = 0.5 * ((x - target) ** 2).sum(), x - target
+        else:
+            log_softmax = x - x.max() - np.log(np.exp(x - x.max()).sum())
+            ell, grad = -log_softmax[labels[m, i]], np.exp(log_softmax) - target
+        expected_total[m] += weights[m, i] * ell
+        expected_G[m, i] = 0.25 * weights[m, i] * grad
+    tolerance = 1e-12 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(total, expected_total, rtol=tolerance)
+    np.testing.assert_allclose(G, expected_G, rtol=tolerance, atol=tolerance * np.abs(G).max())
+    real = rng.standard_normal(f.shape).astype(dtype)         # real targets: the array path
+    if loss == "mse":
+        total, G = weighted_loss_and_gradient(f, real, weights, loss, scale=0.25)
+        np.testing.assert_allclose(G, 0.25 * weights[..., None] * (f - real), rtol=tolerance)
 
 
 def test_init_is_reproducible_and_batches_agree_with_single_models():

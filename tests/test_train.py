@@ -47,6 +47,18 @@ def test_batch_of_models_equals_models_trained_alone():
     assert together.lr.values.tolist() == [2.0, 3.0]
 
 
+def test_ensemble_of_seeds_and_rates_is_bit_identical_to_single_runs():
+    # Equal training sets: every array operation of a model is the one it does alone. (Mixed
+    # train fractions pad the shorter sets, which changes the products' summation blocking:
+    # round-off only, checked above.)
+    together = mlp.train(**small(seed=[0, 1, 2], lr=[0.1, 0.2, 0.1], optimizer="momentum"))
+    for m, (seed, lr) in enumerate([(0, 0.1), (1, 0.2), (2, 0.1)]):
+        alone = mlp.train(**small(seed=seed, lr=lr, optimizer="momentum"))
+        for name in ("train_loss", "test_loss", "test_acc", "grad_norm", "ipr", "W1", "W2"):
+            x, y = together[name].isel(model=m).values, alone[name].isel(model=0).values
+            assert np.array_equal(x, y), name
+
+
 def test_same_seed_gives_bit_identical_runs():
     first = mlp.train(**small(optimizer="adamw", lr=1e-2, weight_decay=1.0, batch_size=16))
     second = mlp.train(**small(optimizer="adamw", lr=1e-2, weight_decay=1.0, batch_size=16))

@@ -25,8 +25,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gk import backend
+from gk._kernels import FUSED_ACTIVATIONS, hidden_layer_cpu, hidden_layer_gradient_cpu
 from gk.backend import array_namespace, erf, scatter_add_rows
-from gk.losses import per_sample_loss
+from gk.losses import per_sample_loss, weighted_loss_and_gradient
 from gk.tasks import Task, Triples
 
 
@@ -198,6 +199,32 @@ class Cache(NamedTuple):
     z: Any
 
 
+class Workspace:
+    """Arrays reused from one call to the next, so that a training loop allocates its large
+    (M, n, N) arrays once rather than at every step.
+
+    Pass the same workspace to every :func:`loss_and_grads` of a loop. The arrays of a
+    :class:`Cache` made with a workspace are overwritten by the next call that uses it.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, Any] = {}
+
+    def empty(self, name: str, shape: tuple[int, ...], dtype: Any, xp: Any) -> Any:
+        """The array kept under ``name``, (re)allocated if its shape or dtype changed."""
+        array = self._arrays.get(name)
+        if array is None or array.shape != shape or array.dtype != dtype:
+            array = self._arrays[name] = xp.empty(shape, dtype=dtype)
+        return array
+
+
+def _empty(workspace: Workspace | None, name: str, shape: tuple[int, ...], dtype: Any,
+           xp: Any) -> Any:
+    if workspace is None:
+        return xp.empty(shape, dtype=dtype)
+    return workspace.empty(name, shape, dtype, xp)
+
+
 def input_columns(params: Params, operands: tuple[Any, ...]) -> list[Any]:
     """The W1 column that each one-hot operand selects: j·p + x_j for operand j."""
     inputs = params.W1.shape[-1]
@@ -220,7 +247,37 @@ def pre_activations(params: Params, operands: tuple[Any, ...]) -> tuple[list[Any
     return columns, h
 
 
-def forward(params: Params, *operands: Any) -> tuple[Any, Cache]:
+def _fused(params: Params) -> bool:
+    """True where the hidden layer runs as the one-pass CPU loops of :mod:`gk._kernels`."""
+    return (array_namespace(params.W1) is np and params.activation in FUSED_ACTIVATIONS
+            and params.W1.dtype.kind == "f")
+
+
+def _stacked(columns: list[Any]) -> np.ndarray:
+    return np.stack(columns).astype(np.int64, copy=False)
+
+
+def hidden_layer(params: Params, operands: tuple[Any, ...],
+                 workspace: Workspace | None = None) -> Cache:
+    """h = W1 x (a gather of W1's columns) and z = φ(h), shapes (M, n, N).
+
+    On the CPU, for φ in :data:`gk._kernels.FUSED_ACTIVATIONS`, one pass over each row
+    gathers, adds and applies φ; elsewhere array operations do the same.
+    """
+    xp = array_namespace(params.W1)
+    if not _fused(params):
+        columns, h = pre_activations(params, operands)
+        return Cache(columns, h, ACTIVATIONS[params.activation][0](h))
+    columns = input_columns(params, operands)
+    shape = (*operands[0].shape, params.width)
+    h = _empty(workspace, "h", shape, params.W1.dtype, xp)
+    z = _empty(workspace, "z", shape, params.W1.dtype, xp)
+    hidden_layer_cpu(params.W1.transpose(0, 2, 1), _stacked(columns), params.activation, h, z)
+    return Cache(columns, h, z)
+
+
+def forward(params: Params, *operands: Any, workspace: Workspace | None = None
+            ) -> tuple[Any, Cache]:
     """Network outputs f = c W2 φ(W1 x) for one-hot inputs (seed 001, eqs. 1–2).
 
     Parameters
@@ -230,6 +287,8 @@ def forward(params: Params, *operands: Any) -> tuple[Any, Cache]:
     *operands : int arrays, shape (M, n)
         The k operands of each model's n inputs: ``a, b`` for pairs, ``a, b, c`` for
         seed 002's triples.
+    workspace : Workspace, optional
+        Reuse its arrays for h and z instead of allocating them.
 
     Returns
     -------
@@ -238,28 +297,39 @@ def forward(params: Params, *operands: Any) -> tuple[Any, Cache]:
         What :func:`backward` needs (also h and z, for analysis).
     """
     xp = array_namespace(params.W1)
-    columns, h = pre_activations(params, operands)
-    z = ACTIVATIONS[params.activation][0](h)
-    f = params.output_scale * xp.matmul(z, params.W2.transpose(0, 2, 1))
+    cache = hidden_layer(params, operands, workspace)
+    f = xp.matmul(cache.z, params.W2.transpose(0, 2, 1))
+    f *= params.output_scale
     if xp.iscomplexobj(f):  # complex weights (seed 001, App. A): the output is the real part
         f = f.real
-    return f, Cache(columns, h, z)
+    return f, cache
 
 
-def backward(params: Params, cache: Cache, G: Any) -> dict[str, Any]:
+def backward(params: Params, cache: Cache, G: Any, workspace: Workspace | None = None
+             ) -> dict[str, Any]:
     """Gradients of a loss with ∂L/∂f = G (shape (M, n, outputs)) through :func:`forward`.
 
     ∂L/∂W2 = c Gᵀ z; ∂L/∂z = c G W2; ∂L/∂h = ∂L/∂z ⊙ φ′(h); and ∂L/∂W1[:, j] is the sum
     of ∂L/∂h_i over the inputs i whose one-hot x_i has a 1 in column j (a scatter-add).
+    c multiplies the small G (n × outputs) once, not the products.
     """
-    xp = array_namespace(G)
+    return _scaled_backward(params, cache, params.output_scale * G, workspace)
+
+
+def _scaled_backward(params: Params, cache: Cache, cG: Any, workspace: Workspace | None
+                     ) -> dict[str, Any]:
+    """:func:`backward` given cG = c ∂L/∂f."""
+    xp = array_namespace(cG)
     columns, h, z = cache
-    c = params.output_scale
-    dW2 = c * xp.matmul(G.transpose(0, 2, 1), z)
-    dh = c * xp.matmul(G, params.W2) * ACTIVATIONS[params.activation][1](h)
+    dW2 = xp.matmul(cG.transpose(0, 2, 1), z)
+    dz = xp.matmul(cG, params.W2, out=_empty(workspace, "dz", h.shape, h.dtype, xp))
     dW1T = xp.zeros((h.shape[0], params.W1.shape[-1], params.width), dtype=h.dtype)
-    for column in columns:
-        scatter_add_rows(dW1T, column, dh)
+    if _fused(params):
+        hidden_layer_gradient_cpu(dz, h, _stacked(columns), params.activation, dW1T)
+    else:
+        dh = dz * ACTIVATIONS[params.activation][1](h)
+        for column in columns:
+            scatter_add_rows(dW1T, column, dh)
     return {"W1": dW1T.transpose(0, 2, 1), "W2": dW2}
 
 
@@ -335,18 +405,20 @@ def agop_trace_and_grads(params: Params, operands: tuple[Any, ...],
 
 
 def loss_and_grads(params: Params, operands: tuple[Any, ...], labels: Any, weights: Any,
-                   loss: str = "mse") -> tuple[Any, dict[str, Any]]:
+                   loss: str = "mse", workspace: Workspace | None = None
+                   ) -> tuple[Any, dict[str, Any]]:
     """Weighted loss L = Σ_i w_i ℓ_i per model and its gradients.
 
     ``operands`` are the (M, n) index arrays of :func:`forward`; ``labels`` the classes
     (M, n) or real targets (M, n, outputs) of :func:`gk.losses.per_sample_loss`.
     ``weights`` (M, n) are 1/n on a model's real examples and 0 on padding, so L is the mean
-    loss over each model's batch.
+    loss over each model's batch. A :class:`Workspace` keeps the large arrays of one call
+    for the next.
     """
-    f, cache = forward(params, *operands)
-    ell, dell_df = per_sample_loss(f, labels, loss)
-    grads = backward(params, cache, dell_df * weights[..., None])
-    return (ell * weights).sum(axis=1), grads
+    f, cache = forward(params, *operands, workspace=workspace)
+    total, cG = weighted_loss_and_gradient(f, labels, weights, loss, params.output_scale,
+                                           overwrite=True)
+    return total, _scaled_backward(params, cache, cG, workspace)
 
 
 def _chunks(params: Params, operands: tuple[Any, ...], chunk: int):

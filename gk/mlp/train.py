@@ -19,6 +19,7 @@ from gk.losses import check_loss
 from gk.measures import check_fourier_task, check_key_frequencies, check_measures
 from gk.mlp.model import (
     Params,
+    Workspace,
     agop_trace_and_grads,
     check_activation,
     check_parametrisation,
@@ -385,6 +386,7 @@ def _run(config: TrainConfig, task: Task | Triples, splits: list[Split], params:
     batches = Batches(task, splits, config.batch_size, config.dtype)
     arrays = {"W1": params.W1, "W2": params.W2}
     state = init_state(config.optimizer, arrays)
+    workspace = Workspace()
     as_array = lambda name: xp.asarray(config.per_model(name), dtype=config.dtype)  # noqa: E731
     hyper = Hyper(as_array("lr"), as_array("weight_decay"),
                   xp.full(config.n_models, config.linf, dtype=config.dtype)
@@ -393,7 +395,8 @@ def _run(config: TrainConfig, task: Task | Triples, splits: list[Split], params:
     with bar:
         for step in range(config.steps + 1):
             operands, labels, weights = batches.next()
-            _, grads = loss_and_grads(params, operands, labels, weights, config.loss)
+            _, grads = loss_and_grads(params, operands, labels, weights, config.loss,
+                                      workspace)
             if config.agop_penalty:
                 _, penalty = agop_trace_and_grads(params, operands, weights)
                 for key, value in penalty.items():
