@@ -30,16 +30,21 @@ def test_initialisation_is_identical_on_both_backends(cupy_backend, monkeypatch)
     np.testing.assert_array_equal(backend.to_numpy(on_gpu.W1), on_cpu.W1)
 
 
-def test_gradients_agree_with_numpy(cupy_backend, monkeypatch):
-    params = mlp.init(13, 32, seed=[0, 1])
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+@pytest.mark.parametrize("activation", ["quadratic", "relu", "tanh"])
+def test_gradients_agree_with_numpy(cupy_backend, monkeypatch, activation, loss):
+    # NumPy runs the fused CPU loops of gk._kernels, CuPy the array operations.
+    params = mlp.init(13, 32, seed=[0, 1], activation=activation)
     generator = np.random.default_rng(0)
     a, b, c = (generator.integers(0, 13, (2, 40)) for _ in range(3))
     weights = np.full((2, 40), 1 / 40)
     xp = cupy_backend
-    _, on_gpu = mlp.loss_and_grads(params, (xp.asarray(a), xp.asarray(b)), xp.asarray(c),
-                                   xp.asarray(weights))
-    cpu_params = mlp.Params(backend.to_numpy(params.W1), backend.to_numpy(params.W2))
-    _, on_cpu = mlp.loss_and_grads(cpu_params, (a, b), c, weights)
+    total_gpu, on_gpu = mlp.loss_and_grads(params, (xp.asarray(a), xp.asarray(b)),
+                                           xp.asarray(c), xp.asarray(weights), loss)
+    cpu_params = mlp.Params(backend.to_numpy(params.W1), backend.to_numpy(params.W2),
+                            activation)
+    total_cpu, on_cpu = mlp.loss_and_grads(cpu_params, (a, b), c, weights, loss)
+    np.testing.assert_allclose(backend.to_numpy(total_gpu), total_cpu, rtol=1e-12)
     for key in ("W1", "W2"):
         np.testing.assert_allclose(backend.to_numpy(on_gpu[key]), on_cpu[key], rtol=1e-10,
                                    atol=1e-12)
