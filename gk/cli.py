@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gk import __version__, backend
 
-NONE_DEFAULT_TYPES = {"lr": float, "batch_size": int, "bandwidth": float}
+NONE_DEFAULT_TYPES = {"lr": float, "batch_size": int, "bandwidth": float, "memory_gb": float}
 """Types of config fields whose default is None (the type cannot be read from it)."""
 
 
@@ -44,6 +44,14 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_class: type) -> No
             parser.add_argument(flag, nargs="+", default=(), choices=config_class.MEASURES,
                                 metavar="MEASURE", help="progress measures to log; one of "
                                 f"{', '.join(config_class.MEASURES)}")
+            continue
+        if field.name == "solver":
+            from gk.solvers import SOLVERS
+
+            parser.add_argument(flag, choices=SOLVERS, default=default,
+                                help="kernel solves: cholesky (dense), cg (block CG, no "
+                                     "n×n matrix) or auto (cholesky where it fits in memory; "
+                                     f"default: {default})")
             continue
         if field.name == "key_frequencies":
             parser.add_argument(flag, type=_frequency_rule, default=None,

@@ -32,6 +32,13 @@ def check_number(name: str, value: Any, allow_zero: bool = False) -> None:
         raise ValueError(f"{name}={value!r} is not allowed; {name} must be finite and {allowed}")
 
 
+def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    """Raise ValueError unless ``value`` is one of ``allowed``, naming the argument."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name}={value!r} is not allowed; {name} must be one of "
+                         f"{', '.join(repr(a) for a in allowed)}")
+
+
 def op_name(op: str | Callable) -> str:
     """The name a file records for an operation."""
     return op if isinstance(op, str) else getattr(op, "__name__", "custom")

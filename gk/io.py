@@ -83,13 +83,16 @@ LONG_NAMES: dict[str, str] = {
     "excluded_loss": "loss on the training pairs with the key frequencies' waves along a + b "
                      "removed (seed 003)",
     "jitter": "relative jitter added to the kernel diagonal for the Cholesky factorisation",
+    "solver_iterations": "block conjugate gradient steps of the kernel solve (0: Cholesky)",
+    "solver_residual": "relative residual of the kernel solve, max over outputs c of "
+                       "|(K + lambda I) alpha_c - y_c| / |y_c|",
 }
 """``long_name`` of every variable gk writes; new measures add their names here."""
 
 UNITS = {name: "1" for name in (
     "train_acc", "test_acc", "train_fraction", "ipr", "agop_alignment", "circulant_deviation",
     "ntk_distance", "ntk_alignment", "nfm_correlation", "nfm_circulant_deviation",
-    "nfm_alignment", "agop_circulant_deviation")}
+    "nfm_alignment", "agop_circulant_deviation", "solver_residual")}
 
 
 class OutputExistsError(FileExistsError, ValueError):

@@ -2,13 +2,16 @@
 
 One iteration (seed 000, "Recursive Feature Machines")::
 
-    α   = (K(X, X; M_t) + λI)⁻¹ Y                      by Cholesky
+    α   = (K(X, X; M_t) + λI)⁻¹ Y                      by Cholesky, or block CG
     G   = (1/n) Σ_j J_jᵀ J_j,   J_j = ∂f(x_j)/∂x       the AGOP of f(x) = K(x, X; M_t) α
     M_{t+1} = G^s                                      s = 1/2, by eigh with clipping
 
 from M₀ = I. The AGOP is computed in closed form from matrix products (no per-sample
 Jacobian), using the structure of the kernel (:mod:`gk.kernels`) and, for the runs of
 :func:`run`, that inputs are one-hot pairs.
+
+:mod:`gk.solvers` solves the kernel systems without forming K when it does not fit in
+memory (``solver="cg"``).
 
 Seed 000's code centres the Jacobians (subtracts their mean over the training points) before
 the outer product; ``centering=True`` does the same and is the default that reproduces the
@@ -17,6 +20,7 @@ paper's figures. Its code solves by LU; gk by Cholesky (the matrix is symmetric 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,17 +30,20 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from gk import backend, io
+from gk import backend, io, solvers
 from gk.backend import array_namespace, psd_power, solve_ridge
 from gk.config import RunConfig, check_int, check_number, configure
 from gk.fourier import ipr
 from gk.kernels import (
     DEFAULT_BANDWIDTH,
     check_kernel,
+    count_inputs,
     from_inner_products,
     gradient_weights,
     gram,
     inner_products,
+    take_inputs,
+    weighted_moments,
 )
 from gk.losses import per_sample_loss
 from gk.measures import (
@@ -67,14 +74,6 @@ MEASURES = ("circulant_deviation", "agop_alignment", "agop_trace", "ipr", *FOURI
 """What RFM can log; the first three always are (``measures=[...]`` in :func:`run`)."""
 
 
-def _count(inputs: Inputs) -> int:
-    return len(inputs[0]) if isinstance(inputs, tuple) else inputs.shape[0]
-
-
-def _take(inputs: Inputs, rows: Any) -> Inputs:
-    return (inputs[0][rows], inputs[1][rows]) if isinstance(inputs, tuple) else inputs[rows]
-
-
 def dense(inputs: Inputs, p: int | None, xp: Any = np) -> Any:
     """One-hot rows ``e_a ⊕ e_b`` (n, 2p) of pairs; dense inputs come back unchanged."""
     if not isinstance(inputs, tuple):
@@ -88,14 +87,11 @@ def dense(inputs: Inputs, p: int | None, xp: Any = np) -> Any:
 
 
 def predict(kernel: str, M: Any, inputs: Inputs, centers: Inputs, alpha: Any,
-            bandwidth: float | None, p: int | None = None, chunk: int = 4096) -> Any:
-    """f(x) = K(x, centers; M) α for every input, ``chunk`` rows of the kernel at a time."""
-    xp = array_namespace(M)
-    parts = []
-    for start in range(0, _count(inputs), chunk):
-        rows = slice(start, start + chunk)
-        parts.append(gram(kernel, M, _take(inputs, rows), centers, bandwidth, p) @ alpha)
-    return xp.concatenate(parts, axis=0)
+            bandwidth: float | None, p: int | None = None, chunk: int | None = None) -> Any:
+    """f(x) = K(x, centers; M) α for every input, ``chunk`` rows of the kernel at a time
+    (by default as many as fit in :data:`gk.solvers.CHUNK_BYTES`;
+    :func:`gk.solvers.kernel_matmul`)."""
+    return solvers.kernel_matmul(kernel, M, inputs, centers, alpha, bandwidth, p, chunk)
 
 
 def _second_moments(X: Inputs, p: int | None, centering: bool) -> Any:
@@ -107,28 +103,6 @@ def _second_moments(X: Inputs, p: int | None, centering: bool) -> Any:
         mean = dense_X.mean(axis=0)
         S = S - xp.outer(mean, mean)
     return S
-
-
-def _class_moments(X: Inputs, alpha: Any, p: int | None) -> Any:
-    """A_c = Xᵀ diag(α_c) X for every output c, shape (classes, d, d).
-
-    For one-hot pairs each (a, b) occurs once, so A_c is α_c placed on a p×p grid (the
-    off-diagonal blocks) with that grid's row and column sums on the diagonals.
-    """
-    xp = array_namespace(alpha)
-    if not isinstance(X, tuple):
-        return xp.einsum("jc,jd,je->cde", alpha, X, X)
-    a, b = X
-    classes = alpha.shape[1]
-    grid = xp.zeros((classes, p, p), dtype=alpha.dtype)
-    grid[:, a, b] = alpha.T
-    A = xp.zeros((classes, 2 * p, 2 * p), dtype=alpha.dtype)
-    diagonal = xp.arange(p)
-    A[:, :p, p:] = grid
-    A[:, p:, :p] = grid.transpose(0, 2, 1)
-    A[:, diagonal, diagonal] = grid.sum(axis=2)
-    A[:, p + diagonal, p + diagonal] = grid.sum(axis=1)
-    return A
 
 
 def agop_quadratic(M: Any, alpha: Any, X: Inputs, p: int | None = None,
@@ -144,7 +118,7 @@ def agop_quadratic(M: Any, alpha: Any, X: Inputs, p: int | None = None,
     T = M @ _second_moments(X, p, centering) @ M
     inner = 0
     for start in range(0, alpha.shape[1], class_chunk):
-        A = _class_moments(X, alpha[:, start:start + class_chunk], p)
+        A = weighted_moments(X, alpha[:, start:start + class_chunk], p)
         inner = inner + (A @ T @ A).sum(axis=0)
     return 4 * M @ inner @ M
 
@@ -203,11 +177,11 @@ def agop_general(kernel: str, M: Any, alpha: Any, X: Inputs, bandwidth: float | 
     G = M [ (1/n) Σ_ic u_ic u_icᵀ − Σ_c ū_c ū_cᵀ (if centred) ] M. Training points are
     processed ``chunk`` at a time, so memory stays O(chunk·(n + p·d)).
     """
-    n = _count(X)
+    n = count_inputs(X)
     groups = _operand_groups(X)
     second, total = 0, 0
     for start in range(0, n, chunk):
-        rows = _take(X, slice(start, start + chunk))
+        rows = take_inputs(X, slice(start, start + chunk))
         products = inner_products(M, rows, X, p)
         K = from_inner_products(kernel, *products, bandwidth)
         beta, gamma = gradient_weights(kernel, K, *products, bandwidth)
@@ -288,6 +262,23 @@ class RFMConfig(RunConfig):
         :func:`gk.measures.fourier_ablations`; an op defined on all pairs).
     key_frequencies : None, int or sequence of int
         The Fourier ablations' rule for key frequencies, as in :class:`gk.mlp.TrainConfig`.
+    solver : {"auto", "cholesky", "cg"}
+        How (K + λI)α = Y is solved: ``"cholesky"`` forms K (n×n) and factors a copy
+        (:func:`gk.backend.solve_ridge`, with jitter where needed); ``"cg"`` never forms K:
+        block conjugate gradients with a Nyström preconditioner, K applied in closed form
+        (quadratic kernel) or a block of rows at a time
+        (:func:`gk.solvers.solve_kernel_system`; no jitter: the system as given).
+        ``"auto"`` takes ``"cholesky"`` when its memory estimate fits the budget
+        (:func:`gk.solvers.choose_solver`), ``"cg"`` otherwise; the file's config records
+        the solver that ran.
+    cg_tolerance : float
+        ``"cg"`` stops when every column's relative residual ‖(K + λI)α_c − y_c‖/‖y_c‖ is
+        at most this.
+    cg_max_iterations : int
+        ``"cg"`` stops after this many steps anyway (with a warning).
+    memory_gb : float or None
+        The budget of ``"auto"`` in GiB; None: half of the memory available when the run
+        starts (:func:`gk.solvers.available_memory`).
     """
 
     op: str | Callable = "add"
@@ -304,6 +295,10 @@ class RFMConfig(RunConfig):
     snapshot_every: int = 1
     measures: tuple[str, ...] = ()
     key_frequencies: int | tuple[int, ...] | None = None
+    solver: str = "auto"
+    cg_tolerance: float = solvers.TOLERANCE
+    cg_max_iterations: int = solvers.MAX_ITERATIONS
+    memory_gb: float | None = None
 
     PER_MODEL = ("seed", "train_fraction")
     MEASURES = MEASURES
@@ -327,6 +322,11 @@ class RFMConfig(RunConfig):
         object.__setattr__(self, "measures", check_measures(self.measures, MEASURES, "RFM"))
         object.__setattr__(self, "key_frequencies",
                            check_key_frequencies(self.key_frequencies, self.p))
+        solvers.check_solver(self.solver)
+        check_number("cg_tolerance", self.cg_tolerance)
+        check_int("cg_max_iterations", self.cg_max_iterations, 1)
+        if self.memory_gb is not None:
+            check_number("memory_gb", self.memory_gb)
 
 
 @dataclass
@@ -357,16 +357,32 @@ def _machines(task: Task, splits: list, dtype: Any) -> list[_Machine]:
     return machines
 
 
+def _solve(config: RFMConfig, machine: _Machine, bandwidth: float | None
+           ) -> tuple[Any, Any, dict[str, float]]:
+    """α of (K + λI)α = Y by ``config.solver``, K α, and the solve's row of measures."""
+    if config.solver == "cholesky":
+        K = gram(config.kernel, machine.M, machine.train, machine.train, bandwidth, config.p)
+        alpha, jitter = solve_ridge(K, machine.Y, config.ridge)
+        fitted, iterations = K @ alpha, 0
+    else:
+        result = solvers.solve_kernel_system(
+            config.kernel, machine.M, machine.train, machine.Y, config.ridge, bandwidth,
+            config.p, tol=config.cg_tolerance, max_iterations=config.cg_max_iterations,
+            seed=machine.split.seed)
+        alpha, fitted, iterations, jitter = (result.alpha, result.fitted, result.iterations,
+                                             0.0)
+    residual = solvers.relative_residual(fitted, alpha, machine.Y, config.ridge)
+    return alpha, fitted, {"jitter": jitter, "solver_iterations": iterations,
+                           "solver_residual": residual}
+
+
 def _iteration(config: RFMConfig, machine: _Machine, bandwidth: float | None,
                last: bool) -> dict[str, float]:
     """Solve, evaluate and update one model's features; return its row of measures."""
     p = config.p
-    K = gram(config.kernel, machine.M, machine.train, machine.train, bandwidth, p)
-    alpha, jitter = solve_ridge(K, machine.Y, config.ridge)
-    row = {"jitter": jitter}
-    predictions = {"train": K @ alpha, "test": predict(config.kernel, machine.M, machine.test,
-                                                        machine.train, alpha, bandwidth, p)}
-    del K
+    alpha, fitted, row = _solve(config, machine, bandwidth)
+    predictions = {"train": fitted, "test": predict(config.kernel, machine.M, machine.test,
+                                                    machine.train, alpha, bandwidth, p)}
     for part, c in (("train", machine.train_c), ("test", machine.test_c)):
         losses, _ = per_sample_loss(predictions[part], c, "mse")
         row[f"{part}_loss"] = float(losses.mean())
@@ -397,7 +413,9 @@ def _ablations(config: RFMConfig, machine: _Machine, predictions: dict[str, Any]
 
 
 def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None,
-        overwrite: bool = False, progress: bool = False, **options: Any) -> xr.Dataset:
+        overwrite: bool = False, progress: bool = False,
+        callback: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+        **options: Any) -> xr.Dataset:
     """Run Recursive Feature Machines on a modular task (seed 000) and return the trajectory.
 
     Parameters
@@ -410,10 +428,13 @@ def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None
         Replace ``out`` if it exists.
     progress : bool
         Show a progress bar over iterations.
+    callback : callable, optional
+        Called after every iteration with the iteration and its logged row (name → one
+        value per model), e.g. to print or time a long run as it goes.
     **options
         Fields of :class:`RFMConfig`: ``op, p, train_fraction, kernel, iterations, ridge,
         bandwidth, power, centering, seed, dtype, snapshot_every, measures,
-        key_frequencies``.
+        key_frequencies, solver, cg_tolerance, cg_max_iterations, memory_gb``.
 
     Returns
     -------
@@ -421,8 +442,9 @@ def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None
         Dims ``iteration``, ``model`` and ``snapshot``: ``train_loss``, ``test_loss`` (MSE,
         ½‖f − e_c‖² averaged over pairs), ``train_acc``, ``test_acc``,
         ``circulant_deviation``, ``agop_alignment`` (filled when the run ends),
-        ``agop_trace``, ``jitter``, the ``measures`` asked, and the feature matrices ``M`` on
-        ``snapshot``.
+        ``agop_trace``, ``jitter``, ``solver_iterations`` (block-CG steps, 0 for Cholesky),
+        ``solver_residual`` (:func:`gk.solvers.relative_residual` of the solve), the
+        ``measures`` asked, and the feature matrices ``M`` on ``snapshot``.
 
     Examples
     --------
@@ -435,6 +457,7 @@ def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None
     check_fourier_task(config.measures, task)
     if out is not None:
         io.check_out(out, overwrite)
+    config = _resolve_solver(config, splits)
     bandwidth = resolve_bandwidth(config.kernel, config.bandwidth)
     machines = _machines(task, splits, backend.check_dtype(config.dtype))
     dims = {"input": 2 * config.p, "input_2": 2 * config.p}
@@ -445,13 +468,26 @@ def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None
             M_t = array_namespace(machines[0].M).stack([m.M for m in machines])
             rows = [_iteration(config, m, bandwidth, t == config.iterations - 1)
                     for m in machines]
-            recorder.log(t, {name: np.array([r[name] for r in rows]) for name in rows[0]})
+            row = {name: np.array([r[name] for r in rows]) for name in rows[0]}
+            recorder.log(t, row)
+            if callback is not None:
+                callback(t, row)
             features.append(backend.to_numpy(M_t))
             if t % config.snapshot_every == 0 or t == config.iterations - 1:
                 recorder.snapshot(t, {"M": (M_t, ("input", "input_2"))})
         recorder.write_series("agop_alignment", agop_alignment(np.stack(features),
                                                                features[-1][None]))
     return recorder.dataset()
+
+
+def _resolve_solver(config: RFMConfig, splits: list[Split]) -> RFMConfig:
+    """``config`` with ``solver="auto"`` replaced by the solver that the largest model's
+    system fits (:func:`gk.solvers.choose_solver`), so that the file records it."""
+    n = max(len(split.train) for split in splits)
+    n_test = max(len(split.test) for split in splits)
+    solver = solvers.choose_solver(config.solver, n, 2 * config.p, config.p, n_test,
+                                   config.dtype, config.memory_gb)
+    return dataclasses.replace(config, solver=solver)
 
 
 def _check_matrix(name: str, values: Any, rows: int | None = None) -> Any:

@@ -127,3 +127,13 @@ def test_grokking_phases_quick_marks_the_phases(tmp_path):
     halved = ds.step.values[np.argmax(restricted <= restricted[0] / 2)]
     assert halved < ds.step.values[peak + np.argmax(test[peak:] <= test[peak] / 2)]
     assert "memorisation ends at step" in printed
+
+
+def test_rfm_large_quick_runs_the_iterative_solver(tmp_path):
+    printed = run_example("rfm_large.py", "--out-dir", str(tmp_path))
+    ds = io.open_run(tmp_path / "rfm_large_quick.nc")
+    assert io.config(ds)["solver"] == "cg" and (ds.solver_iterations > 0).all()
+    assert float(ds.solver_residual.max()) <= io.config(ds)["cg_tolerance"]
+    assert float(ds.test_acc[-1, 0]) >= 0.9
+    assert "predicted peak memory of the solve, solver='cholesky'" in printed
+    assert printed.count("\n") > 12 and "VmHWM" in printed

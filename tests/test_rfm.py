@@ -143,7 +143,8 @@ def test_run_file_round_trip(tmp_path):
     ds = rfm.run(op="mul", p=13, iterations=3, seed=[0, 1], out=path)
     on_disk = io.open_run(path)
     for name in ("train_loss", "test_loss", "train_acc", "test_acc", "circulant_deviation",
-                 "agop_alignment", "agop_trace", "jitter", "M", "is_train"):
+                 "agop_alignment", "agop_trace", "jitter", "solver_iterations",
+                 "solver_residual", "M", "is_train"):
         np.testing.assert_array_equal(on_disk[name].values, ds[name].values)
         assert on_disk[name].attrs["long_name"]
     assert on_disk.M.dims == ("snapshot", "model", "input", "input_2")
