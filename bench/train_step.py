@@ -74,6 +74,7 @@ class Problem:
     operands: tuple[Any, Any]
     labels: Any
     weights: Any
+    workspace: gk.mlp.model.Workspace
 
 
 def problem(net: Network, dtype: str, models: int = 1) -> Problem:
@@ -85,7 +86,7 @@ def problem(net: Network, dtype: str, models: int = 1) -> Problem:
     xp = gk.backend.namespace()
     weights = xp.full(a.shape, 1 / a.shape[1], dtype=dtype)
     return Problem(net, dtype, models, a, b, c, (xp.asarray(a), xp.asarray(b)),
-                   xp.asarray(c), weights)
+                   xp.asarray(c), weights, gk.mlp.model.Workspace())
 
 
 def initial(prob: Problem) -> gk.mlp.Params:
@@ -95,7 +96,10 @@ def initial(prob: Problem) -> gk.mlp.Params:
 
 
 def gk_steps(prob: Problem, steps: int) -> tuple[float, Any]:
-    """Seconds per bare gk step (all models), ``loss_and_grads`` + GD update; the final W1."""
+    """Seconds per bare gk step (all models), ``loss_and_grads`` + GD update; the final W1.
+
+    The steps reuse the problem's :class:`gk.mlp.model.Workspace`, as ``gk.mlp.train`` does:
+    at B = 64 a fresh (M, n, N) array costs more in page faults than the step's products."""
     xp = gk.backend.namespace()
     params = initial(prob)
     arrays = {"W1": params.W1, "W2": params.W2}
@@ -105,7 +109,8 @@ def gk_steps(prob: Problem, steps: int) -> tuple[float, Any]:
 
     def loop() -> None:
         for step in range(1, steps + 1):
-            _, grads = gk.mlp.loss_and_grads(params, prob.operands, prob.labels, prob.weights)
+            _, grads = gk.mlp.loss_and_grads(params, prob.operands, prob.labels, prob.weights,
+                                             workspace=prob.workspace)
             gk.optim.update("gd", arrays, grads, state, hyper, step)
 
     seconds, _ = timed(loop)
