@@ -220,4 +220,23 @@ def scatter_add_rows(target: Any, rows: Any, values: Any) -> None:
     cupyx.scatter_add(target, (models, rows), values)
 
 
+def available_memory(xp: Any = None) -> int:
+    """Bytes that new arrays of the namespace ``xp`` may still take.
+
+    On the CPU, ``MemAvailable`` of /proc/meminfo (free physical pages where there is none);
+    on a GPU, the device's free memory plus the blocks CuPy's pool holds unused.
+    """
+    xp = namespace() if xp is None else xp
+    if xp is not np:
+        return int(xp.cuda.Device().mem_info[0] + xp.get_default_memory_pool().free_bytes())
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
 backend_name()  # GK_BACKEND is checked when gk is imported, not at the first array

@@ -278,7 +278,7 @@ class RFMConfig(RunConfig):
         ``"cg"`` stops after this many steps anyway (with a warning).
     memory_gb : float or None
         The budget of ``"auto"`` in GiB; None: half of the memory available when the run
-        starts (:func:`gk.solvers.available_memory`).
+        starts (:func:`gk.backend.available_memory`).
     """
 
     op: str | Callable = "add"

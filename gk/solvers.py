@@ -42,7 +42,6 @@ SIAM J. Matrix Anal. Appl. 44 (2023).
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -398,36 +397,20 @@ def memory_estimate(n: int, d: int, outputs: int, n_test: int = 0, dtype: Any = 
     return itemsize * (common + n * (s + k) + 4 * s * s + 6 * n * outputs) + block
 
 
-def available_memory(xp: Any = None) -> int:
-    """Bytes that new arrays of the namespace ``xp`` may still take.
-
-    On the CPU, ``MemAvailable`` of /proc/meminfo (free physical pages where there is none);
-    on a GPU, the device's free memory plus the blocks CuPy's pool holds unused.
-    """
-    xp = backend.namespace() if xp is None else xp
-    if xp is not np:
-        return int(xp.cuda.Device().mem_info[0] + xp.get_default_memory_pool().free_bytes())
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
 def choose_solver(solver: str, n: int, d: int, outputs: int, n_test: int = 0,
                   dtype: Any = "float64", memory_gb: float | None = None) -> str:
     """The solver that ``solver`` means: ``"auto"`` becomes ``"cholesky"`` when the dense
     path's :func:`memory_estimate` fits the budget, ``"cg"`` otherwise.
 
     The budget is ``memory_gb`` GiB, or :data:`MEMORY_FRACTION` of
-    :func:`available_memory` when it is None.
+    :func:`gk.backend.available_memory` when it is None.
     """
     check_solver(solver)
     if solver != "auto":
         return solver
-    budget = MEMORY_FRACTION * available_memory() if memory_gb is None else memory_gb * 2**30
+    if memory_gb is None:
+        budget = MEMORY_FRACTION * backend.available_memory()
+    else:
+        budget = memory_gb * 2**30
     dense = memory_estimate(n, d, outputs, n_test, dtype, "cholesky")
     return "cholesky" if dense <= budget else "cg"
