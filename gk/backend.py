@@ -54,11 +54,11 @@ def _load_cupy() -> ModuleType:
         raise RuntimeError(
             "GK_BACKEND=cupy but CuPy is not installed: pip install -e '.[cuda]', "
             "or unset GK_BACKEND to compute with NumPy"
-        ) from error
+        ) from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as error:  # CUDA driver missing or broken
-        raise RuntimeError(f"GK_BACKEND=cupy but CUDA reports no usable GPU: {error}") from error
+        raise RuntimeError(f"GK_BACKEND=cupy but CUDA reports no usable GPU: {error}") from None
     if count < 1:
         raise RuntimeError("GK_BACKEND=cupy but CUDA reports no GPU on this machine")
     _cupy = cupy
@@ -238,5 +238,3 @@ def available_memory(xp: Any = None) -> int:
         pass
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
-
-backend_name()  # GK_BACKEND is checked when gk is imported, not at the first array

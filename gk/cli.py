@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gk import __version__, backend
+from gk.checkpoint import RunInterrupted
 
 NONE_DEFAULT_TYPES = {"lr": float, "batch_size": int, "bandwidth": float, "memory_gb": float}
 """Types of config fields whose default is None (the type cannot be read from it)."""
@@ -74,6 +75,14 @@ def _add_run_command(commands, name: str, config_class: type, help_text: str) ->
     _add_config_flags(parser, config_class)
     parser.add_argument("--out", type=Path, help="netCDF file to write while running")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its last checkpoint (the same "
+                             "flags as when it started)")
+    parser.add_argument("--checkpoint-seconds", type=float, default=None,
+                        help="seconds between two checkpoints (default: 60 for train, every "
+                             "iteration for rfm)")
+    parser.add_argument("--sync-seconds", type=float, default=1.0,
+                        help="longest time between two flushes of --out (default: 1)")
     parser.add_argument("--plot", type=Path, help="also save a figure of the run to this file")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -85,8 +94,11 @@ def _run_model(args: argparse.Namespace, config_class: type, run) -> int:
     options = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)}
     if args.plot is not None and not args.plot.parent.is_dir():
         raise ValueError(f"--plot {args.plot}: folder {args.plot.parent} does not exist")
+    timing = {"sync_seconds": args.sync_seconds}
+    if args.checkpoint_seconds is not None:
+        timing["checkpoint_seconds"] = args.checkpoint_seconds
     ds = run(config_class(**options), out=args.out, overwrite=args.overwrite,
-             progress=not args.no_progress)
+             resume=args.resume, progress=not args.no_progress, **timing)
     time_dim = io.time_dim(ds)
     final = ds.isel({time_dim: -1})
     for model in range(ds.sizes["model"]):
@@ -252,10 +264,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = {"train": _run_train, "rfm": _run_rfm, "analytic": _run_analytic, "ntk": _run_ntk,
            "plot": _run_plot, "info": _run_info}[args.command]
     try:
+        backend.backend_name()  # GK_BACKEND, checked before any work
         return run(args)
     except (ValueError, TypeError, FileNotFoundError) as error:
         print(f"gk {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except (OSError, RuntimeError) as error:  # a full disk; GK_BACKEND=cupy without a GPU
+        print(f"gk {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except RunInterrupted as error:
+        print(f"gk {args.command}: {error}", file=sys.stderr)
+        return 128 + error.signal
     except KeyboardInterrupt:
         print(f"gk {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -22,14 +22,24 @@ HDF5, and :func:`open_run` reads everything up to the last sync.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import errno
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+try:
+    import resource
+except ImportError:  # Windows has no file-size limits
+    resource = None
 
 os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
 
@@ -62,7 +72,11 @@ LONG_NAMES: dict[str, str] = {
     "grad_norm": "Euclidean norm of the loss gradient over all parameters",
     "ipr": "mean inverse participation ratio IPR_2 of the rows of W1 (RFM: of M_t), "
            "seed 001 eq. 28",
-    "diverged_step": "first logged step with a non-finite loss, -1 if none",
+    "diverged_at_step": "first logged step (RFM: iteration) at which the model's loss, "
+                        "weight norms or gradient norm were not finite; -1 if never. The "
+                        "model is not updated after it",
+    "overflow_at_step": "first logged step (RFM: iteration) at which the model's loss or a "
+                        "norm reached +-inf (overflow of the run's dtype); -1 if never",
     "W1": "first-layer weights",
     "W2": "read-out weights",
     "ntk_distance": "relative Frobenius distance of the NTK on the probe set from step 0",
@@ -156,13 +170,29 @@ def run_attributes(op: str, p: int, dtype: Any, config: dict, seeds: Iterable[in
         "p": int(p),
         "config": json.dumps(config),
         "seeds": json.dumps([int(s) for s in seeds]),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": _now(),
         "command_line": " ".join(sys.argv),
     }
 
 
+def _now() -> str:
+    """The current UTC time, ISO 8601 to the second."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+class WriteError(OSError):
+    """A trajectory file could not be written (disk full, file-size limit, folder gone or
+    read-only); the message says what the file still holds."""
+
+
 class TrajectoryWriter:
     """Stream a run into a netCDF file while it trains.
+
+    Before anything is written the writer checks that the disk (and the process's file-size
+    limit, ``ulimit -f``) leaves room for it plus a reserve that a clean close needs; if
+    not, it raises :class:`WriteError` without writing, so that the run can still close the
+    file and keep every step it holds. HDF5 cannot be trusted to leave a valid file after a
+    write fails half-way.
 
     Parameters
     ----------
@@ -180,19 +210,17 @@ class TrajectoryWriter:
         Longest time between two syncs to disk.
     """
 
+    RESERVE_BYTES = 4 * 2**20
+    """Free space kept for closing the file cleanly, on top of twice the data in flight."""
+
     def __init__(self, path: str | os.PathLike, time_dim: str, models: dict[str, Any],
                  dims: dict[str, int], attrs: dict, overwrite: bool = False,
                  sync_seconds: float = 1.0):
-        self.path = check_out(path, overwrite)
-        self.time_dim = time_dim
-        self.sync_seconds = sync_seconds
-        self._rows = {time_dim: 0, "snapshot": 0}
-        self._last_sync = time.monotonic()
-        self._last_time = -1
-        partial = partial_path(self.path)
-        self.path.unlink(missing_ok=True)
-        self.nc = netCDF4.Dataset(partial, "w", format="NETCDF4", clobber=True)
-        self.n_models = len(next(iter(models.values())))
+        path = check_out(path, overwrite)
+        partial = partial_path(path)
+        path.unlink(missing_ok=True)
+        self._start(path, netCDF4.Dataset(partial, "w", format="NETCDF4", clobber=True),
+                    time_dim, len(next(iter(models.values()))), sync_seconds)
         self.nc.createDimension("model", self.n_models)
         self.nc.createDimension(time_dim, None)
         self.nc.createDimension("snapshot", None)
@@ -205,16 +233,76 @@ class TrajectoryWriter:
         self._create("snapshot", np.int64, ("snapshot",), chunks=(64,))
         self.nc.setncatts({key: _attribute(value) for key, value in attrs.items()})
         self.nc.setncatts({"status": "running", "last_synced_step": -1})
-        self.nc.sync()
+        self.sync()
+
+    def _start(self, path: Path, nc: netCDF4.Dataset, time_dim: str, n_models: int,
+               sync_seconds: float, rows: int = 0, snapshots: int = 0) -> None:
+        self.path, self.nc, self.time_dim = path, nc, time_dim
+        self.n_models, self.sync_seconds = n_models, sync_seconds
+        self._rows = {time_dim: rows, "snapshot": snapshots}
+        self._last_sync = time.monotonic()
+        self._last_time = int(nc[time_dim][rows - 1]) if rows else -1
+        self._synced_time = self._last_time
+
+    @classmethod
+    def reopen(cls, path: str | os.PathLike, time_dim: str, rows: int, snapshots: int,
+               sync_seconds: float = 1.0) -> TrajectoryWriter:
+        """Continue writing ``path.partial`` after its first ``rows`` logged rows and
+        ``snapshots`` snapshots; later rows in the file are overwritten as the run goes."""
+        path = Path(path)
+        partial = partial_path(path)
+        try:
+            nc = netCDF4.Dataset(partial, "a")
+        except OSError as error:
+            raise ValueError(f"cannot resume: {str(partial)!r} is not a readable netCDF file "
+                             f"({error}); delete it (and its checkpoint) or pass "
+                             "overwrite=True to start again") from error
+        writer = cls.__new__(cls)
+        writer._start(path, nc, time_dim, nc.dimensions["model"].size, sync_seconds, rows,
+                      snapshots)
+        nc.setncatts({"status": "running", "last_synced_step": writer._last_time})
+        writer.sync()
+        return writer
 
     def _create(self, name: str, dtype: Any, dims: tuple[str, ...], chunks=None,
                 compress: bool = False, fill: Any = None) -> Any:
+        if name in self.nc.variables:  # a resumed run's file has it already
+            return self.nc[name]
         variable = self.nc.createVariable(name, dtype, dims, chunksizes=chunks,
                                           zlib=compress, complevel=4, fill_value=fill)
         variable.long_name = LONG_NAMES.get(name, name)
         if name in UNITS:
             variable.units = UNITS[name]
         return variable
+
+    def _check_room(self, incoming: int) -> None:
+        """Raise :class:`WriteError`, writing nothing, unless the disk and the file-size
+        limit leave room for ``incoming`` bytes twice over plus :attr:`RESERVE_BYTES`."""
+        partial = partial_path(self.path)
+        room = shutil.disk_usage(partial.parent).free
+        if resource is not None:
+            limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+            if limit != resource.RLIM_INFINITY:
+                room = min(room, limit - partial.stat().st_size)
+        if room < 2 * incoming + self.RESERVE_BYTES:
+            raise WriteError(errno.ENOSPC, f"no room left to write {str(partial)!r} "
+                             f"({room} bytes free on the disk or under the file-size limit); "
+                             f"the run stopped and the file holds every {self.time_dim} up "
+                             f"to {self._last_time}")
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """Turn netCDF's failures to write into a :class:`WriteError` that says what the
+        file holds."""
+        try:
+            yield
+        except (RuntimeError, OSError) as error:
+            if isinstance(error, WriteError):
+                raise
+            raise WriteError(errno.EIO, f"could not write {str(partial_path(self.path))!r}: "
+                             f"{error} (is the disk full or the folder gone?); the file "
+                             f"holds every {self.time_dim} up to {self._synced_time}, its "
+                             "last sync") from error
 
     def write_static(self, name: str, values: Any, dims: tuple[str, ...],
                      coordinate: bool = False) -> None:
@@ -225,8 +313,8 @@ class TrajectoryWriter:
         """
         values = np.asarray(values)
         dtype = np.int8 if values.dtype == bool else values.dtype
-        variable = self._create(name, dtype, dims)
-        variable[...] = values.astype(dtype)
+        with self._writing():
+            self._create(name, dtype, dims)[...] = values.astype(dtype)
         if coordinate:
             names = getattr(self.nc, "coordinates", "").split()
             self.nc.setncattr("coordinates", " ".join([*names, name]))
@@ -234,13 +322,14 @@ class TrajectoryWriter:
     def append(self, time: int, scalars: dict[str, Any]) -> None:
         """Append one logged step: ``scalars`` maps names to (M,) arrays."""
         row = self._rows[self.time_dim]
-        if row == 0:
+        self._check_room(len(scalars) * 256 * self.n_models * 8)  # one new chunk each
+        with self._writing():
             for name in scalars:
                 self._create(name, np.float64, (self.time_dim, "model"),
                              chunks=(256, self.n_models), fill=np.nan)
-        self.nc[self.time_dim][row] = time
-        for name, values in scalars.items():
-            self.nc[name][row, :] = backend.to_numpy(values)
+            self.nc[self.time_dim][row] = time
+            for name, values in scalars.items():
+                self.nc[name][row, :] = backend.to_numpy(values)
         self._rows[self.time_dim] += 1
         self._last_time = time
         if time_elapsed(self._last_sync) >= self.sync_seconds:
@@ -250,28 +339,37 @@ class TrajectoryWriter:
         """Write a whole (time, model) variable at once, e.g. a measure known only at the end
         such as the alignment with the final features."""
         values = backend.to_numpy(values)
-        if name not in self.nc.variables:
+        self._check_room(values.nbytes)
+        with self._writing():
             self._create(name, np.float64, (self.time_dim, "model"),
-                         chunks=(256, self.n_models), fill=np.nan)
-        self.nc[name][: len(values), :] = values
+                         chunks=(256, self.n_models), fill=np.nan)[: len(values), :] = values
 
     def append_snapshot(self, time: int, arrays: dict[str, tuple[Any, tuple[str, ...]]]) -> None:
         """Append a snapshot: ``arrays`` maps names to ((M, ...) array, dims after model)."""
         row = self._rows["snapshot"]
-        for name, (values, dims) in arrays.items():
-            if row == 0:
+        host = {name: (backend.to_numpy(values), dims) for name, (values, dims) in arrays.items()}
+        self._check_room(sum(values.nbytes for values, _ in host.values()))
+        with self._writing():
+            for name, (values, dims) in host.items():
                 shape = tuple(self.nc.dimensions[d].size for d in dims)
                 self._create(name, np.dtype(values.dtype), ("snapshot", "model", *dims),
-                             chunks=(1, 1, *shape), compress=True)
-            self.nc[name][row] = backend.to_numpy(values)
-        self.nc["snapshot"][row] = time
+                             chunks=(1, 1, *shape), compress=True)[row] = values
+            self.nc["snapshot"][row] = time
         self._rows["snapshot"] += 1
         self.sync()
 
+    def set_attributes(self, attrs: dict[str, Any]) -> None:
+        """Set global attributes (JSON text for containers); they reach disk at the next
+        sync."""
+        with self._writing():
+            self.nc.setncatts({key: _attribute(value) for key, value in attrs.items()})
+
     def sync(self) -> None:
         """Flush everything written so far to disk and record the last complete step."""
-        self.nc.setncattr("last_synced_step", self._last_time)
-        self.nc.sync()
+        with self._writing():
+            self.nc.setncattr("last_synced_step", self._last_time)
+            self.nc.sync()
+        self._synced_time = self._last_time
         self._last_sync = time.monotonic()
 
     def close(self, status: str = "complete") -> Path:
@@ -280,14 +378,20 @@ class TrajectoryWriter:
         A run that ended (``complete`` or ``diverged``) loses the ``.partial`` suffix; an
         ``interrupted`` one keeps it, so that its name says it is unfinished.
         """
-        self.nc.setncattr("status", status)
-        self.sync()
-        self.nc.close()
+        with self._writing():
+            self.nc.setncattr("status", status)
+            self.sync()
+            self.nc.close()
         partial = partial_path(self.path)
-        if status != "interrupted":
+        if status == "interrupted":
+            return partial
+        try:
             os.replace(partial, self.path)
-            return self.path
-        return partial
+        except OSError as error:
+            raise WriteError(error.errno, f"the run ended but {str(partial)!r} could not be "
+                             f"renamed to {str(self.path)!r} ({error.strerror or error}); "
+                             f"the whole run is in {str(partial)!r}") from error
+        return self.path
 
 
 def time_elapsed(since: float) -> float:
@@ -295,22 +399,75 @@ def time_elapsed(since: float) -> float:
     return time.monotonic() - since
 
 
+READ_ATTEMPTS = 5
+"""Tries to read a consistent copy of a file that is still being written."""
+
+
 def open_run(path: str | os.PathLike) -> xr.Dataset:
     """Read a trajectory into memory (the file is closed again at once).
 
     ``path`` may name a finished run or, if only ``path.partial`` exists, a run that is still
-    going or was killed: then the dataset holds every step up to the last sync.
-    ``is_train`` comes back as bool.
+    going or was killed. Such a file is copied and the copy read, so the reader never holds
+    the live file; a copy taken in the middle of a flush fails to open and is taken again
+    (:data:`READ_ATTEMPTS` times). The dataset holds every step up to the file's
+    ``last_synced_step``, and nothing after it. ``is_train`` comes back as bool.
+
+    Raises
+    ------
+    FileNotFoundError
+        If neither ``path`` nor ``path.partial`` exists.
+    ValueError
+        If the file is not a readable netCDF file, or not one gk wrote.
     """
     path = Path(path)
     if not path.exists() and partial_path(path).exists():
         path = partial_path(path)
     if not path.exists():
         raise FileNotFoundError(f"path={str(path)!r} does not exist")
-    with xr.open_dataset(path, engine="netcdf4") as ds:
-        ds = ds.load()
+    in_progress = path.name.endswith(PARTIAL_SUFFIX)
+    ds = _read_copy(path) if in_progress else _read(path)
+    if "gk_version" not in ds.attrs:
+        raise ValueError(f"path={str(path)!r} is a netCDF file but not one gk wrote (it has "
+                         "no gk_version attribute)")
+    if in_progress:
+        ds = _synced_part(ds)
     if "is_train" in ds:
         ds["is_train"] = ds["is_train"].astype(bool)
+    return ds
+
+
+def _read(path: Path) -> xr.Dataset:
+    """The whole file in memory, or a ValueError that says the file is not readable."""
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            return ds.load()
+    except Exception as error:  # netCDF, HDF5 and decoding errors alike
+        raise ValueError(f"path={str(path)!r} is not a readable netCDF file: {error}") from error
+
+
+def _read_copy(path: Path) -> xr.Dataset:
+    """Read a copy of a file that may be being written, again if a copy is torn."""
+    with tempfile.TemporaryDirectory(prefix="gk-read-") as folder:
+        copy = Path(folder) / "copy.nc"
+        for attempt in range(READ_ATTEMPTS):
+            shutil.copyfile(path, copy)
+            try:
+                return _read(copy)
+            except ValueError as error:
+                failure = error
+                time.sleep(0.1 * 2**attempt)
+    raise ValueError(str(failure).replace(str(copy), str(path))) from failure
+
+
+def _synced_part(ds: xr.Dataset) -> xr.Dataset:
+    """The rows and snapshots up to ``last_synced_step`` of an unfinished run's file."""
+    last = int(ds.attrs.get("last_synced_step", -1))
+    for dim in (time_dim(ds), "snapshot"):
+        if dim in ds.dims:
+            times = ds[dim].values
+            keep = np.isfinite(times) & (times >= 0) & (times <= last)
+            ds = ds.isel({dim: np.flatnonzero(keep)})
+            ds = ds.assign_coords({dim: ds[dim].values.astype(np.int64)})
     return ds
 
 
@@ -342,18 +499,24 @@ def config(ds: xr.Dataset) -> dict:
 
 
 def task_writer(out: str | os.PathLike, time_dim: str, config: Any, task: Any,
-                is_train: np.ndarray, dims: dict[str, int], overwrite: bool) -> TrajectoryWriter:
+                is_train: np.ndarray, dims: dict[str, int], overwrite: bool,
+                sync_seconds: float = 1.0) -> TrajectoryWriter:
     """Open a writer for a run of ``config`` on ``task``: per-model coordinates, the pairs
     and the split are written at once (``config`` is a :class:`gk.config.RunConfig`)."""
     models = {name: config.per_model(name) for name in config.PER_MODEL}
     attrs = run_attributes(config.to_json()["op"], task.p, config.dtype, config.to_json(),
                            config.per_model("seed"))
     writer = TrajectoryWriter(out, time_dim, models, {**dims, "pair": task.size}, attrs,
-                              overwrite=overwrite)
+                              overwrite=overwrite, sync_seconds=sync_seconds)
     for name, values in (("a", task.a), ("b", task.b), ("c", task.c)):
         writer.write_static(name, values, ("pair",), coordinate=True)
     writer.write_static("is_train", is_train, ("model", "pair"))
     return writer
+
+
+HEALTH = ("train_loss", "w1_norm", "w2_norm", "grad_norm")
+"""Logged values that must stay finite: a model whose loss, weight norms or gradient norm is
+NaN or ±inf has diverged."""
 
 
 class Recorder:
@@ -365,15 +528,22 @@ class Recorder:
         with Recorder("step", config, task, is_train, dims, out) as recorder:
             recorder.log(0, {"train_loss": ...})
         ds = recorder.dataset()
+
+    It also watches the models' health: the first logged time at which a model's
+    :data:`HEALTH` values are not finite is its ``diverged_at_step`` (the run stops updating
+    that model), the first at which one is ±inf its ``overflow_at_step``; these and any
+    other numerical fault (:meth:`fault`) go into the file, the last ones as the JSON list
+    attribute ``faults``, with a warning when they happen.
+
+    With ``resume`` (a :class:`gk.checkpoint.Checkpoint`) it continues the file ``out``:
+    the rows and snapshots before the checkpoint are read back from it.
     """
 
     def __init__(self, time_dim: str, config: Any, task: Any, is_train: np.ndarray,
                  dims: dict[str, int], out: str | os.PathLike | None = None,
-                 overwrite: bool = False):
+                 overwrite: bool = False, resume: Any = None, sync_seconds: float = 1.0):
         self.time_dim = time_dim
         self.config, self.task, self.is_train = config, task, is_train
-        self.writer = None if out is None else task_writer(out, time_dim, config, task,
-                                                           is_train, dims, overwrite)
         self.status = "complete"
         n_models = len(is_train)
         self.times: list[int] = []
@@ -382,15 +552,91 @@ class Recorder:
         self.snapshots: dict[str, tuple[tuple[str, ...], list[np.ndarray]]] = {}
         self.series: dict[str, np.ndarray] = {}
         self.diverged = np.full(n_models, -1, dtype=np.int64)
+        self.overflow = np.full(n_models, -1, dtype=np.int64)
+        self.faults: list[dict[str, Any]] = []
+        self.history: list[str] = []
+        if out is None:
+            self.writer = None
+        elif resume is None:
+            self.writer = task_writer(out, time_dim, config, task, is_train, dims, overwrite,
+                                      sync_seconds)
+        else:
+            self.writer = TrajectoryWriter.reopen(out, time_dim, resume.rows,
+                                                  resume.snapshots, sync_seconds)
+            self._read_back(resume)
 
-    def log(self, time: int, row: dict[str, np.ndarray]) -> None:
-        """Record one row of (M,) scalars; a non-finite ``train_loss`` marks divergence."""
-        newly = (~np.isfinite(row["train_loss"])) & (self.diverged < 0)
+    def _read_back(self, resume: Any) -> None:
+        """Load the rows and snapshots before ``resume`` from the file being continued."""
+        nc, state = self.writer.nc, resume.meta["recorder"]
+        self.times = [int(t) for t in nc[self.time_dim][: resume.rows]]
+        columns = {name: np.asarray(nc[name][: resume.rows, :], dtype=np.float64)
+                   for name in state["row_names"]}
+        self.rows = [{name: values[i] for name, values in columns.items()}
+                     for i in range(resume.rows)]
+        self.snapshot_times = [int(t) for t in nc["snapshot"][: resume.snapshots]]
+        for name in state["snapshot_names"]:
+            variable = nc[name]
+            values = np.asarray(variable[: resume.snapshots])
+            self.snapshots[name] = (variable.dimensions[2:], list(values))
+        self.diverged = np.array(state["diverged"], dtype=np.int64)
+        self.overflow = np.array(state["overflow"], dtype=np.int64)
+        self.faults = state["faults"]
+        self.history = [*state["history"], f"{_now()} resumed at {self.time_dim} "
+                        f"{resume.time} (gk {__version__})"]
+        self.writer.set_attributes({"history": "\n".join(self.history)})
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint needs to rebuild this recorder from the file (JSON-ready)."""
+        return {"row_names": list(self.rows[0]) if self.rows else [],
+                "snapshot_names": list(self.snapshots), "diverged": self.diverged.tolist(),
+                "overflow": self.overflow.tolist(), "faults": self.faults,
+                "history": self.history}
+
+    @property
+    def n_rows(self) -> int:
+        """Rows logged so far."""
+        return len(self.times)
+
+    @property
+    def n_snapshots(self) -> int:
+        """Snapshots taken so far."""
+        return len(self.snapshot_times)
+
+    def log(self, time: int, row: dict[str, np.ndarray]) -> np.ndarray:
+        """Record one row of (M,) scalars; return the models that diverged at ``time``."""
+        health = [row[name] for name in HEALTH if name in row]
+        newly = ~np.all(np.isfinite(health), axis=0) & (self.diverged < 0)
         self.diverged[newly] = time
+        overflowed = np.any(np.isinf(health), axis=0) & (self.overflow < 0)
+        self.overflow[overflowed] = time
+        dtype = np.dtype(self.config.dtype).name
+        hint = "float64 has a larger range" if dtype == "float32" else "a smaller lr may help"
+        for model in np.flatnonzero(overflowed):
+            self.fault(time, int(model), f"overflow: a loss or norm reached ±inf in {dtype}",
+                       f"the model is stopped; {hint}")
+        for model in np.flatnonzero(newly & ~overflowed):
+            self.fault(time, int(model), "non-finite loss, weights or gradient",
+                       "the model is stopped; the other models go on")
         self.times.append(time)
         self.rows.append(row)
         if self.writer is not None:
             self.writer.append(time, row)
+        return np.flatnonzero(newly)
+
+    def fault(self, time: int, model: int, condition: str, remedy: str) -> None:
+        """Record a numerical fault of ``model`` at ``time`` and the remedy taken; the same
+        fault again adds its time to the first record. Warns the first time."""
+        for record in self.faults:
+            if (record["model"], record["condition"], record["remedy"]) == (
+                    model, condition, remedy):
+                record[f"{self.time_dim}s"].append(time)
+                return
+        self.faults.append({"model": model, "condition": condition, "remedy": remedy,
+                            f"{self.time_dim}s": [time]})
+        warnings.warn(f"model {model} at {self.time_dim} {time}: {condition}; {remedy}",
+                      RuntimeWarning, stacklevel=3)
+        if self.writer is not None:
+            self.writer.set_attributes({"faults": self.faults})
 
     def snapshot(self, time: int, arrays: dict[str, tuple[Any, tuple[str, ...]]]) -> None:
         """Record arrays of shape (M, ...) with the names of their dims after ``model``."""
@@ -408,21 +654,35 @@ class Recorder:
         if self.writer is not None:
             self.writer.write_series(name, values)
 
+    def sync(self) -> None:
+        """Flush the file (before a checkpoint says what it holds)."""
+        if self.writer is not None:
+            self.writer.set_attributes({"faults": self.faults})
+            self.writer.sync()
+
     def all_diverged(self) -> bool:
-        """True once every model has a non-finite loss."""
+        """True once every model has diverged."""
         return bool((self.diverged >= 0).all())
 
     def __enter__(self) -> Recorder:
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
-        """Finish the file, if there is one: per-model divergence, ``status`` (or
-        ``interrupted`` if the run raised), final name."""
+        """Finish the file, if there is one: per-model health, faults, ``status`` (or
+        ``interrupted`` if the run raised), final name. A failure to close after the run
+        already failed does not hide the first error."""
         if error is not None:
             self.status = "interrupted"
-        if self.writer is not None:
-            self.writer.write_static("diverged_step", self.diverged, ("model",))
+        if self.writer is None:
+            return
+        try:
+            self.writer.write_static("diverged_at_step", self.diverged, ("model",))
+            self.writer.write_static("overflow_at_step", self.overflow, ("model",))
+            self.writer.set_attributes({"faults": self.faults})
             self.writer.close(self.status)
+        except OSError:
+            if error is None:
+                raise
 
     def dataset(self) -> xr.Dataset:
         """The run as an xarray Dataset, with the same variables as its file."""
@@ -435,14 +695,17 @@ class Recorder:
         data_vars.update({name: (("snapshot", "model", *dims), np.stack(values))
                           for name, (dims, values) in self.snapshots.items()})
         data_vars["is_train"] = (pair, is_train)
-        data_vars["diverged_step"] = ("model", self.diverged)
+        data_vars["diverged_at_step"] = ("model", self.diverged)
+        data_vars["overflow_at_step"] = ("model", self.overflow)
         coords = {self.time_dim: self.times, "snapshot": self.snapshot_times,
                   "model": np.arange(len(self.diverged)),
                   **{name: ("model", config.per_model(name)) for name in config.PER_MODEL},
                   "a": ("pair", task.a), "b": ("pair", task.b), "c": ("pair", task.c)}
         attrs = run_attributes(config.to_json()["op"], task.p, config.dtype, config.to_json(),
                                config.per_model("seed"))
-        attrs["status"] = status
+        attrs.update(status=status, faults=json.dumps(self.faults))
+        if self.history:
+            attrs["history"] = "\n".join(self.history)
         ds = xr.Dataset(data_vars, coords, attrs)
         for name in ds.variables:
             ds[name].attrs["long_name"] = LONG_NAMES.get(name, name)

@@ -30,8 +30,8 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from gk import backend, io, solvers
-from gk.backend import array_namespace, psd_power, solve_ridge
+from gk import backend, checkpoint, io, solvers
+from gk.backend import JITTER_STOP, array_namespace, psd_power, solve_ridge
 from gk.config import RunConfig, check_int, check_number, configure
 from gk.fourier import ipr
 from gk.kernels import (
@@ -413,8 +413,9 @@ def _ablations(config: RFMConfig, machine: _Machine, predictions: dict[str, Any]
 
 
 def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None,
-        overwrite: bool = False, progress: bool = False,
+        overwrite: bool = False, resume: bool = False, progress: bool = False,
         callback: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+        checkpoint_seconds: float = 0.0, sync_seconds: float = 1.0,
         **options: Any) -> xr.Dataset:
     """Run Recursive Feature Machines on a modular task (seed 000) and return the trajectory.
 
@@ -426,11 +427,19 @@ def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None
         A netCDF file written while the run goes (``out.partial`` until it ends).
     overwrite : bool
         Replace ``out`` if it exists.
+    resume : bool
+        Continue the run in ``out`` from its last checkpoint, bit-identically on the CPU
+        (as :func:`gk.mlp.train`).
     progress : bool
         Show a progress bar over iterations.
     callback : callable, optional
         Called after every iteration with the iteration and its logged row (name → one
         value per model), e.g. to print or time a long run as it goes.
+    checkpoint_seconds : float
+        Least time between two checkpoints; the default 0 saves one after every iteration
+        (an iteration costs far more than its (2p)² feature matrices).
+    sync_seconds : float
+        Longest time between two flushes of ``out`` to disk.
     **options
         Fields of :class:`RFMConfig`: ``op, p, train_fraction, kernel, iterations, ridge,
         bandwidth, power, centering, seed, dtype, snapshot_every, measures,
@@ -444,7 +453,9 @@ def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None
         ``circulant_deviation``, ``agop_alignment`` (filled when the run ends),
         ``agop_trace``, ``jitter``, ``solver_iterations`` (block-CG steps, 0 for Cholesky),
         ``solver_residual`` (:func:`gk.solvers.relative_residual` of the solve), the
-        ``measures`` asked, and the feature matrices ``M`` on ``snapshot``.
+        ``measures`` asked, and the feature matrices ``M`` on ``snapshot``. A kernel matrix
+        that Cholesky rejects is recorded in the ``faults`` attribute with the remedy
+        taken (a jitter, or, past the largest, stopping that model).
 
     Examples
     --------
@@ -455,29 +466,95 @@ def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None
     task = modular(config.op, config.p)
     splits = model_splits(task, config.per_model("train_fraction"), config.per_model("seed"))
     check_fourier_task(config.measures, task)
-    if out is not None:
-        io.check_out(out, overwrite)
     config = _resolve_solver(config, splits)
+    start = checkpoint.prepare(out, config.to_json(), overwrite, resume,
+                               {"checkpoint_seconds": checkpoint_seconds,
+                                "sync_seconds": sync_seconds})
+    if start.finished is not None:
+        return io.open_run(start.finished)
     bandwidth = resolve_bandwidth(config.kernel, config.bandwidth)
     machines = _machines(task, splits, backend.check_dtype(config.dtype))
     dims = {"input": 2 * config.p, "input_2": 2 * config.p}
-    features = []
-    with io.Recorder("iteration", config, task, train_mask(task, splits), dims, out,
-                     overwrite) as recorder:
-        for t in tqdm(range(config.iterations), disable=not progress, unit="iteration"):
+    features: list[np.ndarray] = []
+    with checkpoint.Control(out, checkpoint_seconds) as control, io.Recorder(
+            "iteration", config, task, train_mask(task, splits), dims, out, start.overwrite,
+            start.checkpoint, sync_seconds) as recorder:
+        first = 0
+        if start.checkpoint is not None:
+            first, features = _restore(machines, start.checkpoint)
+        for t in tqdm(range(first, config.iterations), initial=first, total=config.iterations,
+                      disable=not progress, unit="iteration"):
+            if t > first and control.due():
+                recorder.sync()
+                control.save(_checkpoint(t, config, machines, features, recorder))
+                if control.stop_signal is not None:
+                    recorder.status = "interrupted"
+                    break
             M_t = array_namespace(machines[0].M).stack([m.M for m in machines])
-            rows = [_iteration(config, m, bandwidth, t == config.iterations - 1)
-                    for m in machines]
-            row = {name: np.array([r[name] for r in rows]) for name in rows[0]}
+            row = _iterate(config, machines, bandwidth, t, recorder)
             recorder.log(t, row)
             if callback is not None:
                 callback(t, row)
             features.append(backend.to_numpy(M_t))
             if t % config.snapshot_every == 0 or t == config.iterations - 1:
                 recorder.snapshot(t, {"M": (M_t, ("input", "input_2"))})
-        recorder.write_series("agop_alignment", agop_alignment(np.stack(features),
-                                                               features[-1][None]))
+            if recorder.all_diverged():
+                recorder.status = "diverged"
+                break
+        if recorder.status != "interrupted":
+            recorder.write_series("agop_alignment", agop_alignment(np.stack(features),
+                                                                   features[-1][None]))
+    control.raise_if_stopped("iteration", t)
+    if out is not None:
+        checkpoint.remove(out)
     return recorder.dataset()
+
+
+CHOLESKY_FAILED = "K + λI is not numerically positive definite: Cholesky failed at ridge λ"
+
+
+def _iterate(config: RFMConfig, machines: list[_Machine], bandwidth: float | None, t: int,
+             recorder: io.Recorder) -> dict[str, np.ndarray]:
+    """One iteration of every model that has not failed; a model whose kernel system no
+    jitter can factorise is stopped (NaN row), and each fault and remedy recorded."""
+    rows: list[dict | None] = []
+    for m, machine in enumerate(machines):
+        if recorder.diverged[m] >= 0:
+            rows.append(None)
+            continue
+        try:
+            row = _iteration(config, machine, bandwidth, t == config.iterations - 1)
+        except np.linalg.LinAlgError:
+            recorder.fault(t, m, f"{CHOLESKY_FAILED} even with the largest jitter "
+                           f"{JITTER_STOP:g}·mean(diag K)", "the model is stopped; the "
+                           "other models go on")
+            row = None
+        else:
+            if row["jitter"] > 0:
+                recorder.fault(t, m, CHOLESKY_FAILED, "added ε·mean(diag K) to the diagonal, "
+                               "the least ε = 1e-12·10^k that factorises; ε of each "
+                               "iteration in variable jitter")
+        rows.append(row)
+    names = next((list(row) for row in rows if row is not None), ["train_loss"])
+    return {name: np.array([np.nan if row is None else row[name] for row in rows])
+            for name in names}
+
+
+def _checkpoint(t: int, config: RFMConfig, machines: list[_Machine], features: list,
+                recorder: io.Recorder) -> checkpoint.Checkpoint:
+    """The run's state at the start of iteration ``t``."""
+    arrays = {"M": np.stack([backend.to_numpy(machine.M) for machine in machines]),
+              "features": np.stack(features)}
+    return checkpoint.Checkpoint(t, recorder.n_rows, recorder.n_snapshots, config.to_json(),
+                                 arrays, {"recorder": recorder.state()})
+
+
+def _restore(machines: list[_Machine], saved: checkpoint.Checkpoint) -> tuple[int, list]:
+    """Continue from ``saved``: set every model's features; return the iteration to start
+    at and the feature matrices of the iterations before it."""
+    for machine, M in zip(machines, saved.arrays["M"], strict=True):
+        machine.M = backend.asarray(M)
+    return saved.time, list(saved.arrays["features"])
 
 
 def _resolve_solver(config: RFMConfig, splits: list[Split]) -> RFMConfig:

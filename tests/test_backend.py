@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from conftest import run_python
@@ -5,10 +9,12 @@ from conftest import run_python
 from gk import backend
 
 
-def test_unknown_backend_fails_at_import_naming_the_variable():
-    result = run_python("import gk", env={"GK_BACKEND": "foo"})
+def test_unknown_backend_fails_at_the_first_computation_naming_the_variable(tmp_path):
+    code = f"import gk; gk.mlp.train(p=11, width=8, steps=1, out={str(tmp_path / 'r.nc')!r})"
+    result = run_python(code, env={"GK_BACKEND": "foo"})
     assert result.returncode != 0
     assert "GK_BACKEND='foo'" in result.stderr and "numpy, cupy" in result.stderr
+    assert not list(tmp_path.iterdir())
 
 
 def test_unknown_backend_is_refused_by_backend_name(monkeypatch):
@@ -17,18 +23,34 @@ def test_unknown_backend_is_refused_by_backend_name(monkeypatch):
         backend.namespace()
 
 
-def test_cupy_backend_without_cupy_or_gpu_fails_loudly():
-    result = run_python("import gk", env={"GK_BACKEND": "cupy"})
+def _have_cupy() -> bool:
     try:
         import cupy  # noqa: F401
-
-        have_cupy = True
     except ImportError:
-        have_cupy = False
-    if have_cupy:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("command", [["info"], ["train", "--p", "11", "--steps", "1"]])
+def test_cupy_backend_without_cupy_is_one_clear_line_from_the_command(command, tmp_path):
+    if _have_cupy():
         pytest.skip("CuPy is installed here")
+    result = subprocess.run([sys.executable, "-m", "gk", *command], capture_output=True,
+                            text=True, cwd=tmp_path, env={**os.environ, "GK_BACKEND": "cupy"})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"gk {command[0]}: error: GK_BACKEND=cupy but CuPy is not installed: pip install -e "
+        "'.[cuda]', or unset GK_BACKEND to compute with NumPy"]
+    assert not list(tmp_path.iterdir())
+
+
+def test_cupy_backend_without_cupy_fails_loudly_in_python():
+    if _have_cupy():
+        pytest.skip("CuPy is installed here")
+    result = run_python("import gk; gk.backend.namespace()", env={"GK_BACKEND": "cupy"})
     assert result.returncode != 0
     assert "GK_BACKEND=cupy" in result.stderr and "CuPy is not installed" in result.stderr
+    assert "ModuleNotFoundError" not in result.stderr  # one error, not a chain
 
 
 def test_seeded_generator_repeats_and_streams_differ():

@@ -176,7 +176,7 @@ def test_progress_figure_scales_every_measure_and_marks_the_flat_phase(network_r
 def test_progress_figure_refuses_a_run_without_measures():
     import gk.plot
 
-    ds = gk.mlp.train(p=11, width=8, lr=1.0, steps=5).drop_vars("ipr")
+    ds = gk.mlp.train(p=11, width=8, lr=0.01, steps=5).drop_vars("ipr")
     with pytest.raises(ValueError, match="no progress measure"):
         gk.plot.progress(ds)
     with pytest.raises(ValueError, match="model=3 is out of range"):

@@ -37,7 +37,10 @@ def test_gd_groks_add_p31_train_first_then_test():
 
 
 def test_batch_of_models_equals_models_trained_alone():
-    together = mlp.train(**small(seed=[0, 1], train_fraction=[0.5, 0.7], lr=[2.0, 3.0]))
+    # Model 0 diverges at step 10 (lr 2 on its split); it is stopped and model 1 is unharmed.
+    with pytest.warns(RuntimeWarning, match="model 0 at step 10: non-finite"):
+        together = mlp.train(**small(seed=[0, 1], train_fraction=[0.5, 0.7], lr=[2.0, 3.0]))
+    assert together.diverged_at_step.values.tolist() == [10, -1]
     alone = mlp.train(**small(seed=1, train_fraction=0.7, lr=3.0))
     assert together.sizes["model"] == 2
     for name in ("train_loss", "test_acc", "grad_norm", "ipr"):
@@ -104,7 +107,7 @@ def test_run_file_round_trip_and_load_params(tmp_path):
     assert path.exists() and not io.partial_path(path).exists()
     on_disk = io.open_run(path)
     for name in ("train_loss", "test_loss", "train_acc", "test_acc", "w1_norm", "w2_norm",
-                 "grad_norm", "ipr", "W1", "W2", "is_train", "diverged_step"):
+                 "grad_norm", "ipr", "W1", "W2", "is_train", "diverged_at_step"):
         np.testing.assert_array_equal(on_disk[name].values, ds[name].values)
         assert on_disk[name].attrs["long_name"]
     assert on_disk.seed.values.tolist() == [3, 4] and "seed" in on_disk.coords
@@ -144,11 +147,13 @@ def test_existing_file_is_never_overwritten_unless_asked(tmp_path):
 
 
 def test_diverging_run_stops_and_is_marked(tmp_path):
-    ds = mlp.train(**small(steps=500, lr=1e4), out=tmp_path / "d.nc")
+    with pytest.warns(RuntimeWarning, match="model 0 at step .*: non-finite"):
+        ds = mlp.train(**small(steps=500, lr=1e4), out=tmp_path / "d.nc")
     on_disk = io.open_run(tmp_path / "d.nc")
+    assert json.loads(on_disk.attrs["faults"])[0]["steps"] == [int(ds.diverged_at_step[0])]
     assert ds.attrs["status"] == on_disk.attrs["status"] == "diverged"
-    assert 0 < int(on_disk.diverged_step[0]) < 500
-    assert int(on_disk.step[-1]) == int(on_disk.diverged_step[0])
+    assert 0 < int(on_disk.diverged_at_step[0]) < 500
+    assert int(on_disk.step[-1]) == int(on_disk.diverged_at_step[0])
 
 
 @pytest.mark.parametrize("options, error, match", [

@@ -53,7 +53,8 @@ class KernelProbe:
 
     def __init__(self, task: Any, seed: int, size: int, dtype: Any):
         if size > task.size:
-            raise ValueError(f"ntk_probe={size} is larger than the task's {task.size} examples")
+            raise ValueError(f"ntk_probe={size} is larger than the task's {task.size} examples; "
+                             f"ntk_probe must be in 1..{task.size}")
         xp = backend.namespace()
         order = backend.rng((seed, 5)).permutation(task.size)[:size]
         self.inputs = tuple(xp.asarray(x) for x in task.operands(order))
@@ -156,6 +157,26 @@ class Probes:
             row.update(fourier_ablations(logits, self.task.c, self.task.p, self.rule,
                                          self.loss, self.train))
         return {name: row[name] for name in self.logged}
+
+    def state(self) -> tuple[dict[str, np.ndarray], list[bool]]:
+        """What the probes remember (arrays) and which log steps they measured, for a
+        checkpoint."""
+        arrays = {}
+        if self.kernel is not None and self.kernel.initial is not None:
+            arrays["probes.ntk_initial"] = backend.to_numpy(self.kernel.initial)
+        if self.features is not None:
+            for name, matrices in self.features.kept.items():
+                arrays[f"probes.{name}"] = np.array(matrices)
+        return arrays, list(self.measured)
+
+    def restore(self, arrays: dict[str, np.ndarray], measured: list[bool]) -> None:
+        """Continue from :meth:`state`."""
+        self.measured = list(measured)
+        if "probes.ntk_initial" in arrays:
+            self.kernel.initial = backend.asarray(arrays["probes.ntk_initial"])
+        if self.features is not None:
+            for name in self.features.kept:
+                self.features.kept[name] = list(arrays[f"probes.{name}"])
 
     def series(self) -> dict[str, np.ndarray]:
         """Measures known only when the run ends (the feature alignments)."""

@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from gk import backend, io
+from gk import backend, checkpoint, io
 from gk.config import RunConfig, check_int, check_number, configure
 from gk.fourier import ipr
 from gk.losses import check_loss
@@ -265,6 +265,17 @@ class Batches:
         labels = backend.asarray(labels, dtype=None if labels.dtype.kind == "i" else self.dtype)
         return operands, labels, backend.asarray(weights, dtype=self.dtype)
 
+    def state(self) -> tuple[dict[str, np.ndarray], list[dict]]:
+        """The minibatch orders left (arrays) and generator states (JSON) of a checkpoint."""
+        orders = {f"batches.order.{m}": order for m, order in enumerate(self.orders)}
+        return orders, [generator.bit_generator.state for generator in self.generators]
+
+    def restore(self, arrays: dict[str, np.ndarray], generators: list[dict]) -> None:
+        """Continue from :meth:`state`."""
+        self.orders = [arrays[f"batches.order.{m}"] for m in range(len(self.splits))]
+        for generator, state in zip(self.generators, generators, strict=True):
+            generator.bit_generator.state = state
+
     def next(self) -> tuple[tuple, Any, Any]:
         """``(operands, labels, weights)`` for the next step."""
         if self.batch_size is None:
@@ -327,7 +338,9 @@ def _is_snapshot_step(step: int, config: TrainConfig) -> bool:
 
 
 def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = None,
-          overwrite: bool = False, progress: bool = False, **options: Any) -> xr.Dataset:
+          overwrite: bool = False, resume: bool = False, progress: bool = False,
+          checkpoint_seconds: float = 60.0, sync_seconds: float = 1.0,
+          **options: Any) -> xr.Dataset:
     """Train one or many two-layer networks (seed 001) and return their trajectories.
 
     Parameters
@@ -338,8 +351,19 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
         A netCDF file to write while training (as ``out.partial`` until the run ends).
     overwrite : bool
         Replace ``out`` if it exists.
+    resume : bool
+        Continue the run in ``out`` from its last checkpoint (:mod:`gk.checkpoint`); on the
+        CPU the result is bit-identical to a run that was never stopped. A finished ``out``
+        is read and returned; a missing one is started. The arguments must be those the
+        file records, or a ValueError lists the differences.
     progress : bool
         Show a progress bar with model 0's train and test accuracy.
+    checkpoint_seconds : float
+        Seconds between two checkpoints (0: at every step). SIGTERM and Ctrl-C also save
+        one, then close the file as ``interrupted`` and raise
+        :class:`gk.checkpoint.RunInterrupted`.
+    sync_seconds : float
+        Longest time between two flushes of ``out`` to disk.
     **options
         Any field of :class:`TrainConfig`: ``task, op, p, width, train_fraction, optimizer, lr,
         steps, seed, momentum, betas, eps, weight_decay, linf, agop_penalty, activation,
@@ -350,7 +374,9 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
     Returns
     -------
     xarray.Dataset
-        Dims ``step``, ``model`` and ``snapshot``; see :mod:`gk.io` for the schema.
+        Dims ``step``, ``model`` and ``snapshot``; see :mod:`gk.io` for the schema. A model
+        whose loss or weights stop being finite is no longer updated from its
+        ``diverged_at_step``; the others go on.
 
     Examples
     --------
@@ -363,50 +389,126 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
     check_fourier_task(config.measures, task)
     evaluator = Evaluator(task, splits, config.loss, config.dtype)
     probes = Probes(config.measures, task, evaluator.operands, evaluator.is_train, config)
-    if out is not None:
-        io.check_out(out, overwrite)
-    operands = len(task.operands([0]))
-    outputs = config.p if config.task == "pairs" else 1
-    params = init_params(config.p, config.width, list(config.per_model("seed")),
-                         config.activation, config.init_scale, config.dtype,
-                         config.parametrisation, operands, outputs)
-    dims = {"neuron": config.width, "input": operands * config.p, "output": outputs}
-    with io.Recorder("step", config, task, evaluator.is_train, dims, out, overwrite) as recorder:
+    start = checkpoint.prepare(out, config.to_json(), overwrite, resume,
+                               {"checkpoint_seconds": checkpoint_seconds,
+                                "sync_seconds": sync_seconds})
+    if start.finished is not None:
+        return io.open_run(start.finished)
+    loop = _Loop(config, task, splits, probes)
+    dims = {"neuron": config.width, "input": loop.params.W1.shape[-1],
+            "output": loop.params.W2.shape[1]}
+    with checkpoint.Control(out, checkpoint_seconds) as control, io.Recorder(
+            "step", config, task, evaluator.is_train, dims, out, start.overwrite,
+            start.checkpoint, sync_seconds) as recorder:
+        first = 0 if start.checkpoint is None else loop.restore(start.checkpoint, recorder)
         with np.errstate(over="ignore", invalid="ignore"):
-            recorder.status = _run(config, task, splits, params, evaluator, probes, recorder,
-                                   progress)
-            for name, values in probes.series().items():
-                recorder.write_series(name, values)
+            recorder.status, last = _run(loop, evaluator, recorder, control, first, progress)
+            if recorder.status != "interrupted":
+                for name, values in probes.series().items():
+                    recorder.write_series(name, values)
+    control.raise_if_stopped("step", last)
+    if out is not None:
+        checkpoint.remove(out)
     return recorder.dataset()
 
 
-def _run(config: TrainConfig, task: Task | Triples, splits: list[Split], params: Params,
-         evaluator: Evaluator, probes: Probes, recorder: io.Recorder, progress: bool) -> str:
-    xp = backend.namespace()
-    batches = Batches(task, splits, config.batch_size, config.dtype)
-    arrays = {"W1": params.W1, "W2": params.W2}
-    state = init_state(config.optimizer, arrays)
-    workspace = Workspace()
-    as_array = lambda name: xp.asarray(config.per_model(name), dtype=config.dtype)  # noqa: E731
-    hyper = Hyper(as_array("lr"), as_array("weight_decay"),
-                  xp.full(config.n_models, config.linf, dtype=config.dtype)
-                  if config.linf else None)
-    bar = tqdm(total=config.steps, disable=not progress, unit="step", dynamic_ncols=True)
+class _Loop:
+    """What a training run carries from step to step, and saves in a checkpoint: the
+    parameters, the optimizer's state, the minibatch generators and the probes' memory.
+    Models that diverged are held where they stopped."""
+
+    def __init__(self, config: TrainConfig, task: Task | Triples, splits: list[Split],
+                 probes: Probes):
+        xp = backend.namespace()
+        self.config, self.probes = config, probes
+        operands = len(task.operands([0]))
+        outputs = config.p if config.task == "pairs" else 1
+        self.params = init_params(config.p, config.width, list(config.per_model("seed")),
+                                  config.activation, config.init_scale, config.dtype,
+                                  config.parametrisation, operands, outputs)
+        self.arrays = {"W1": self.params.W1, "W2": self.params.W2}
+        self.state = init_state(config.optimizer, self.arrays)
+        self.batches = Batches(task, splits, config.batch_size, config.dtype)
+        self.workspace = Workspace()
+        as_array = lambda name: xp.asarray(config.per_model(name), dtype=config.dtype)  # noqa
+        self.hyper = Hyper(as_array("lr"), as_array("weight_decay"),
+                           xp.full(config.n_models, config.linf, dtype=config.dtype)
+                           if config.linf else None)
+        self.held_models = np.empty(0, dtype=np.int64)
+        self.held: dict[str, tuple[Any, Any]] = {}
+
+    def gradients(self) -> dict[str, Any]:
+        """The next batch's gradients (with the AGOP penalty's, if any)."""
+        config = self.config
+        operands, labels, weights = self.batches.next()
+        _, grads = loss_and_grads(self.params, operands, labels, weights, config.loss,
+                                  self.workspace)
+        if config.agop_penalty:
+            _, penalty = agop_trace_and_grads(self.params, operands, weights)
+            for key, value in penalty.items():
+                grads[key] += config.agop_penalty * value
+        return grads
+
+    def update(self, grads: dict[str, Any], step: int) -> None:
+        """Optimizer step ``step`` (1-based); held models keep their weights."""
+        config = self.config
+        update(config.optimizer, self.arrays, grads, self.state, self.hyper, step,
+               config.momentum, config.betas, config.eps)
+        for key, (models, values) in self.held.items():
+            self.arrays[key][models] = values
+
+    def hold(self, models: np.ndarray) -> None:
+        """Stop updating ``models`` (indices) from now on."""
+        if len(models) == 0:
+            return
+        self.held_models = np.union1d(self.held_models, models).astype(np.int64)
+        index = backend.asarray(self.held_models)
+        self.held = {key: (index, value[index].copy()) for key, value in self.arrays.items()}
+
+    def checkpoint(self, step: int, recorder: io.Recorder) -> checkpoint.Checkpoint:
+        """The run's state at the start of ``step``."""
+        arrays = {f"params.{key}": backend.to_numpy(value) for key, value in self.arrays.items()}
+        arrays.update({f"optimizer.{key}": backend.to_numpy(value)
+                       for key, value in self.state.items()})
+        orders, generators = self.batches.state()
+        probe_arrays, measured = self.probes.state()
+        return checkpoint.Checkpoint(
+            step, recorder.n_rows, recorder.n_snapshots, self.config.to_json(),
+            {**arrays, **orders, **probe_arrays},
+            {"generators": generators, "measured": measured, "recorder": recorder.state()})
+
+    def restore(self, saved: checkpoint.Checkpoint, recorder: io.Recorder) -> int:
+        """Continue from ``saved``; return the step to start at."""
+        for key, value in self.arrays.items():
+            value[...] = backend.asarray(saved.arrays[f"params.{key}"])
+        for key, value in self.state.items():
+            value[...] = backend.asarray(saved.arrays[f"optimizer.{key}"])
+        self.batches.restore(saved.arrays, saved.meta["generators"])
+        self.probes.restore(saved.arrays, saved.meta["measured"])
+        self.hold(np.flatnonzero(recorder.diverged >= 0))
+        return saved.time
+
+
+def _run(loop: _Loop, evaluator: Evaluator, recorder: io.Recorder,
+         control: checkpoint.Control, first: int, progress: bool) -> tuple[str, int]:
+    """Train from step ``first``; return how the run ended and the step it ended at."""
+    config, params, probes = loop.config, loop.params, loop.probes
+    bar = tqdm(total=config.steps, initial=first, disable=not progress, unit="step",
+               dynamic_ncols=True)
     with bar:
-        for step in range(config.steps + 1):
-            operands, labels, weights = batches.next()
-            _, grads = loss_and_grads(params, operands, labels, weights, config.loss,
-                                      workspace)
-            if config.agop_penalty:
-                _, penalty = agop_trace_and_grads(params, operands, weights)
-                for key, value in penalty.items():
-                    grads[key] += config.agop_penalty * value
+        for step in range(first, config.steps + 1):
+            if step > first and control.due():
+                recorder.sync()
+                control.save(loop.checkpoint(step, recorder))
+                if control.stop_signal is not None:
+                    return "interrupted", step
+            grads = loop.gradients()
             if _is_log_step(step, config):
                 logits = (outputs(params, evaluator.operands)
                           if probes.needs_logits(step) else None)
                 row = evaluator(params, grads, logits)
                 row.update(probes(step, params, logits))
-                recorder.log(step, row)
+                loop.hold(recorder.log(step, row))
                 if _is_snapshot_step(step, config):
                     recorder.snapshot(step, {"W1": (params.W1, ("neuron", "input")),
                                              "W2": (params.W2, ("output", "neuron"))})
@@ -414,12 +516,11 @@ def _run(config: TrainConfig, task: Task | Triples, splits: list[Split], params:
                                 test_acc=f"{row['test_acc'][0]:.3f}", refresh=False)
                 bar.update(step - bar.n)
                 if recorder.all_diverged():
-                    return "diverged"
+                    return "diverged", step
             if step == config.steps:
-                return "complete"
-            update(config.optimizer, arrays, grads, state, hyper, step + 1,
-                   config.momentum, config.betas, config.eps)
-    return "complete"
+                return "complete", step
+            loop.update(grads, step + 1)
+    return "complete", config.steps
 
 
 def load_params(source: xr.Dataset | str | os.PathLike, step: int | None = None) -> Params:
