@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 
 from gk import backend
-from gk.config import check_int
+from gk.config import check_choice, check_int
 from gk.mlp.model import ACTIVATIONS, Params, check_activation, forward
 from gk.tasks import discrete_log, is_prime, modular
 
@@ -152,15 +152,8 @@ def weights(op: str | None = "add", p: int = 97, width: int = 512, seed: int = 0
     pairs with a = 0) are not solved; (0, 0) outputs 0 on every class and the argmax gives
     its answer 0. Accuracy: 1 − (2p − 2)/p² (1 − 1/p) on the task's pairs.
     """
-    check_int("width", width, 1)
-    check_int("seed", seed, 0)
-    check_activation(activation)
-    if complex and activation != "quadratic":
-        raise ValueError(f"complex=True is the quadratic network of App. A; got "
-                         f"activation={activation!r}")
-    if branches not in ("one", "all"):
-        raise ValueError(f"branches={branches!r}; allowed: 'one', 'all'")
-    code = encoding(op, p, f1, f2, F)
+    code, dtype = _check_weights(op, p, width, seed, activation, f1, f2, F, branches,
+                                 complex, dtype)
     # Separate streams, phases drawn neuron by neuron: the first N neurons of a wider
     # network are exactly the network of width N with the same seed.
     generator = backend.rng((int(seed), 4))
@@ -168,10 +161,39 @@ def weights(op: str | None = "add", p: int = 97, width: int = 512, seed: int = 0
         np.resize(generator.permutation(code.modulus), width))
     phase1, phase2 = backend.rng((int(seed), 6)).uniform(0, 2 * np.pi, (width, 2)).T
     W1, W2 = _waves(code, nu, phase1, phase2, branches, complex, p)
-    dtype = backend.check_dtype(dtype)
     if complex:
         dtype = np.result_type(dtype, np.complex64)
     return Params(backend.asarray(W1, dtype), backend.asarray(W2, dtype), activation)
+
+
+BRANCHES = ("one", "all")
+"""``branches=`` of :func:`weights`."""
+
+OPTIONS = ("f1", "f2", "F", "branches", "complex", "dtype")
+"""Keywords of :func:`weights` that :func:`width_curve` passes on."""
+
+
+def _check_weights(op: str | None, p: int, width: int, seed: int, activation: str,
+                   f1: Callable | None, f2: Callable | None, F: Callable | None,
+                   branches: str, complex: bool, dtype: Any) -> tuple[Encoding, np.dtype]:
+    """Check the arguments of :func:`weights` before any work; return the encoding and the
+    dtype."""
+    check_int("p", p, 3)
+    check_int("width", width, 1)
+    check_int("seed", seed, 0)
+    check_activation(activation)
+    if complex and activation != "quadratic":
+        raise ValueError(f"activation={activation!r} is not allowed with complex=True; "
+                         "complex=True is the quadratic network of App. A and needs "
+                         "activation='quadratic'")
+    check_choice("branches", branches, BRANCHES)
+    dtype = backend.check_dtype(dtype)
+    code = encoding(op, p, f1, f2, F)
+    if not complex and code.modulus < 3:
+        raise ValueError(f"p={p} is too small for op={op!r}: its waves live on Z_{code.modulus}"
+                         f", which has no frequency in 1..⌊(P−1)/2⌋; p must be ≥ 5 for mul "
+                         "and div")
+    return code, dtype
 
 
 def _waves(code: Encoding, nu: np.ndarray, phase1: np.ndarray, phase2: np.ndarray,
@@ -208,11 +230,23 @@ def width_curve(op: str = "add", p: int = 97, widths: Sequence[int] = (8, 16, 32
         ``accuracy`` and ``correct_output`` (mean output on the correct class) over
         (width, activation, seed).
     """
-    widths = sorted(int(w) for w in widths)
+    for name, values in (("widths", widths), ("activations", activations), ("seeds", seeds)):
+        if isinstance(values, str) or len(values) == 0:
+            raise ValueError(f"{name}={values!r} is not allowed; {name} must be a non-empty "
+                             "sequence")
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        given = ", ".join(f"{name}={options[name]!r}" for name in unknown)
+        raise TypeError(f"unknown option(s) {given}; allowed: {', '.join(OPTIONS)}")
     for w in widths:
         check_int("width", w, 1)
+    widths = sorted(int(w) for w in widths)
+    for seed in seeds:
+        check_int("seed", seed, 0)
     for activation in activations:
-        check_activation(activation)
+        _check_weights(op, p, widths[-1], seeds[0], activation, **{
+            "f1": None, "f2": None, "F": None, "branches": "one", "complex": False,
+            "dtype": "float64", **options})
     task = modular(op, p)
     shape = (len(widths), len(activations), len(seeds))
     accuracy, correct_output = np.zeros(shape), np.zeros(shape)

@@ -50,7 +50,7 @@ def _load_cupy() -> ModuleType:
         return _cupy
     try:
         import cupy
-    except ImportError as error:
+    except ImportError:
         raise RuntimeError(
             "GK_BACKEND=cupy but CuPy is not installed: pip install -e '.[cuda]', "
             "or unset GK_BACKEND to compute with NumPy"

@@ -137,9 +137,19 @@ def remove(out: str | os.PathLike) -> None:
     checkpoint_path(out).unlink(missing_ok=True)
 
 
+def _canonical(value: Any) -> Any:
+    """A per-model list whose entries are all equal means that one value (``[1.0]`` from
+    the command line, ``1.0`` from Python)."""
+    if isinstance(value, list) and value and all(v == value[0] for v in value):
+        return value[0]
+    return value
+
+
 def config_differences(recorded: dict, requested: dict) -> list[str]:
     """Lines ``name: file has X, asked Y`` for every config field that differs."""
-    recorded, requested = (json.loads(json.dumps(c)) for c in (recorded, requested))
+    recorded, requested = ({name: _canonical(value) for name, value in
+                            json.loads(json.dumps(config)).items()}
+                           for config in (recorded, requested))
     return [f"{name}: file has {recorded.get(name)!r}, asked {requested.get(name)!r}"
             for name in sorted(set(recorded) | set(requested))
             if recorded.get(name) != requested.get(name)]

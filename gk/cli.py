@@ -209,16 +209,15 @@ def _run_plot(args: argparse.Namespace) -> int:
 
     ds = open_run(args.path)
     out = args.out or Path(args.path).with_suffix(".png")
-    trajectory(ds, panels=args.panels, path=out)
-    print(f"wrote {out}")
+    figures = {out: trajectory(ds, panels=args.panels)}  # every figure before any file
     if args.progress:
-        progress_out = out.with_name(f"{out.stem}_progress{out.suffix}")
-        progress(ds, path=progress_out)
-        print(f"wrote {progress_out}")
+        figures[out.with_name(f"{out.stem}_progress{out.suffix}")] = progress(ds)
     if args.features is not None:
-        features_out = out.with_name(f"{out.stem}_features{out.suffix}")
-        features(ds, snapshots=args.features or None, path=features_out)
-        print(f"wrote {features_out}")
+        figures[out.with_name(f"{out.stem}_features{out.suffix}")] = features(
+            ds, snapshots=args.features or None)
+    for path, figure in figures.items():
+        figure.savefig(path, dpi=120)
+        print(f"wrote {path}")
     return 0
 
 

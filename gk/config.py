@@ -18,17 +18,19 @@ import numpy as np
 def check_int(name: str, value: Any, minimum: int) -> None:
     """Raise unless ``value`` is an integer ≥ ``minimum``, naming the argument."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
+        raise TypeError(f"{name}={value!r} is not allowed; {name} must be an integer "
+                        f"≥ {minimum}")
     if value < minimum:
         raise ValueError(f"{name}={value} is too small; {name} must be ≥ {minimum}")
 
 
 def check_number(name: str, value: Any, allow_zero: bool = False) -> None:
     """Raise unless ``value`` is a finite number > 0 (≥ 0 with ``allow_zero``)."""
+    allowed = "≥ 0" if allow_zero else "> 0"
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
+        raise TypeError(f"{name}={value!r} is not allowed; {name} must be a finite number "
+                        f"{allowed}")
     if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        allowed = "≥ 0" if allow_zero else "> 0"
         raise ValueError(f"{name}={value!r} is not allowed; {name} must be finite and {allowed}")
 
 
@@ -52,19 +54,22 @@ class RunConfig:
     def _normalise_lists(self) -> int:
         """Turn list fields into tuples, check their lengths, and return the model count."""
         lengths = set()
+        given = {}
         for name in self.PER_MODEL:
             value = getattr(self, name)
             if isinstance(value, (list, tuple, np.ndarray)):
+                given[name] = value
                 value = tuple(v.item() if hasattr(v, "item") else v for v in value)
                 object.__setattr__(self, name, value)
                 lengths.add(len(value))
-        if 0 in lengths:
-            raise ValueError("per-model lists must not be empty")
+                if not value:
+                    raise ValueError(f"{name}={given[name]!r} is not allowed; a per-model list "
+                                     "must hold at least one entry (one model per entry)")
         if len(lengths - {1}) > 1:
-            given = {n: len(getattr(self, n)) for n in self.PER_MODEL
-                     if isinstance(getattr(self, n), tuple)}
-            raise ValueError(f"per-model lists must have one length (one model per entry), "
-                             f"got lengths {given}")
+            listed = ", ".join(f"{n}={v!r} ({len(v)})" for n, v in given.items())
+            raise ValueError(f"per-model lists of different lengths: {listed}; the lists of "
+                             f"{', '.join(self.PER_MODEL)} must have one length (one model per "
+                             "entry), or length 1")
         object.__setattr__(self, "_n_models", max(lengths | {1}))
         return self._n_models
 
@@ -93,9 +98,11 @@ def configure(cls: type, config: Any, options: dict[str, Any]) -> Any:
     Raises TypeError for a config of another type or an option that is not a field.
     """
     if config is not None and not isinstance(config, cls):
-        raise TypeError(f"config must be a {cls.__name__}, got {type(config).__name__}")
+        raise TypeError(f"config={type(config).__name__}(...) is not allowed; config must be "
+                        f"a {cls.__name__} or None")
     known = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(options) - set(known))
     if unknown:
-        raise TypeError(f"unknown option(s) {', '.join(unknown)}; allowed: {', '.join(known)}")
+        given = ", ".join(f"{name}={options[name]!r}" for name in unknown)
+        raise TypeError(f"unknown option(s) {given}; allowed: {', '.join(known)}")
     return dataclasses.replace(config, **options) if config else cls(**options)

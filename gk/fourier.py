@@ -19,6 +19,11 @@ def input_spectrum(W1: Any, p: int) -> Any:
     Z_p separately (unitary DFT), giving 2p complex coefficients per neuron:
     ``[ DFT_p(W1[..., :p]), DFT_p(W1[..., p:]) ]``.
     """
+    check_int("p", p, 2)
+    shape = getattr(W1, "shape", ())
+    if len(shape) < 2 or shape[-1] % p or shape[-1] == 0:
+        raise ValueError(f"W1 has shape {tuple(shape)}; its last axis must hold k·p columns, "
+                         f"p={p} per operand")
     xp = array_namespace(W1)
     blocks = W1.reshape(*W1.shape[:-1], W1.shape[-1] // p, p)
     return xp.fft.fft(blocks, axis=-1, norm="ortho").reshape(W1.shape)
@@ -61,11 +66,12 @@ def dft_matrix(p: int, kind: str = "complex") -> Any:
     ``real``: rows 1/√p, then √(2/p)·cos(2πkn/p) and √(2/p)·sin(2πkn/p) for k = 1..⌊(p−1)/2⌋,
     and (−1)ⁿ/√p for even p; an orthogonal p×p matrix.
     """
+    check_int("p", p, 1)
     n = np.arange(p)
     if kind == "complex":
         return np.exp(-2j * np.pi * np.outer(n, n) / p) / np.sqrt(p)
     if kind != "real":
-        raise ValueError(f"kind={kind!r}; allowed: 'complex', 'real'")
+        raise ValueError(f"kind={kind!r} is not allowed; allowed: 'complex', 'real'")
     rows = [np.full(p, 1 / np.sqrt(p))]
     for k in range(1, (p - 1) // 2 + 1):
         rows.append(np.sqrt(2 / p) * np.cos(2 * np.pi * k * n / p))

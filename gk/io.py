@@ -216,9 +216,8 @@ class TrajectoryWriter:
     def __init__(self, path: str | os.PathLike, time_dim: str, models: dict[str, Any],
                  dims: dict[str, int], attrs: dict, overwrite: bool = False,
                  sync_seconds: float = 1.0):
-        path = check_out(path, overwrite)
+        path = check_out(path, overwrite)  # an old run at ``path`` stays until close()
         partial = partial_path(path)
-        path.unlink(missing_ok=True)
         self._start(path, netCDF4.Dataset(partial, "w", format="NETCDF4", clobber=True),
                     time_dim, len(next(iter(models.values()))), sync_seconds)
         self.nc.createDimension("model", self.n_models)
@@ -365,8 +364,14 @@ class TrajectoryWriter:
             self.nc.setncatts({key: _attribute(value) for key, value in attrs.items()})
 
     def sync(self) -> None:
-        """Flush everything written so far to disk and record the last complete step."""
+        """Flush everything written so far to disk, then record the last complete step.
+
+        Two flushes: HDF5 may write an attribute before the data of the same flush, so a
+        kill in the middle of one flush could leave a ``last_synced_step`` whose row is not
+        on disk. The second flush carries only the attribute.
+        """
         with self._writing():
+            self.nc.sync()
             self.nc.setncattr("last_synced_step", self._last_time)
             self.nc.sync()
         self._synced_time = self._last_time
@@ -401,6 +406,9 @@ def time_elapsed(since: float) -> float:
 
 READ_ATTEMPTS = 5
 """Tries to read a consistent copy of a file that is still being written."""
+
+SIGNATURES = (b"\x89HDF\r\n\x1a\n", b"CDF\x01", b"CDF\x02", b"CDF\x05")
+"""First bytes of a netCDF-4 (HDF5) file and of the classic netCDF formats."""
 
 
 def open_run(path: str | os.PathLike) -> xr.Dataset:
@@ -437,16 +445,28 @@ def open_run(path: str | os.PathLike) -> xr.Dataset:
 
 
 def _read(path: Path) -> xr.Dataset:
-    """The whole file in memory, or a ValueError that says the file is not readable."""
+    """The whole file in memory, or a ValueError that says why the file is not readable."""
+    if not _is_netcdf(path):
+        raise ValueError(f"path={str(path)!r} is not a netCDF file (it does not begin with "
+                         "the signature of netCDF or HDF5)")
     try:
         with xr.open_dataset(path, engine="netcdf4") as ds:
             return ds.load()
     except Exception as error:  # netCDF, HDF5 and decoding errors alike
-        raise ValueError(f"path={str(path)!r} is not a readable netCDF file: {error}") from error
+        raise ValueError(f"path={str(path)!r} is not a readable netCDF file; it may be damaged "
+                         f"or cut short ({error})") from error
+
+
+def _is_netcdf(path: Path) -> bool:
+    """Whether the file begins like a netCDF file."""
+    with open(path, "rb") as stream:
+        return stream.read(8).startswith(SIGNATURES)
 
 
 def _read_copy(path: Path) -> xr.Dataset:
     """Read a copy of a file that may be being written, again if a copy is torn."""
+    if not _is_netcdf(path):
+        return _read(path)  # not netCDF at all: no use in copying and trying again
     with tempfile.TemporaryDirectory(prefix="gk-read-") as folder:
         copy = Path(folder) / "copy.nc"
         for attempt in range(READ_ATTEMPTS):
@@ -455,7 +475,7 @@ def _read_copy(path: Path) -> xr.Dataset:
                 return _read(copy)
             except ValueError as error:
                 failure = error
-                time.sleep(0.1 * 2**attempt)
+                time.sleep(0.05 * 2**attempt)
     raise ValueError(str(failure).replace(str(copy), str(path))) from failure
 
 

@@ -41,6 +41,7 @@ def per_sample_loss(f: Any, c: Any, loss: str = "mse") -> tuple[Any, Any]:
     ell : array, shape (n,) or (M, n)
     dell_df : array, shape (n, p) or (M, n, p)
     """
+    check_loss(loss)
     xp = array_namespace(f)
     if c.ndim == f.ndim:
         if loss != "mse":
@@ -85,6 +86,7 @@ def weighted_loss_and_gradient(f: Any, labels: Any, weights: Any, loss: str = "m
     L : array, shape (M,)
     G : array, shape (M, n, outputs)
     """
+    check_loss(loss)
     xp = array_namespace(f)
     if xp is np and labels.ndim == 2 and f.dtype.kind == "f":
         from gk._kernels import weighted_class_loss_cpu

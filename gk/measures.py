@@ -391,7 +391,11 @@ def check_measures(measures: Any, available: Sequence[str], model: str) -> tuple
     ValueError
         Naming the measures the model lacks and listing those it has.
     """
-    names = (measures,) if isinstance(measures, str) else tuple(measures)
+    try:
+        names = (measures,) if isinstance(measures, str) else tuple(measures)
+    except TypeError:
+        raise TypeError(f"measures={measures!r} is not allowed; measures must be a sequence of "
+                        f"names from: {', '.join(available)}") from None
     missing = [name for name in names if name not in available]
     if missing:
         raise ValueError(f"measures={list(names)!r}: {model} has no {', '.join(missing)}; "

@@ -22,6 +22,7 @@ import xarray as xr
 
 from gk import backend, io
 from gk.backend import array_namespace, scatter_add_rows, solve_ridge, to_numpy
+from gk.config import check_int, check_number
 from gk.mlp.model import ACTIVATIONS, Params, input_columns, pre_activations
 
 KINDS = ("trace", "full", "block")
@@ -58,12 +59,31 @@ def _overlap(x: Any, x2: Any, dtype: Any) -> Any:
 def _check(params: Params, kind: str) -> float:
     """Validate the arguments; return c."""
     if params.batched:
-        raise ValueError("params must hold one model (use params.model(m))")
+        raise ValueError(f"params holds {params.W1.shape[0]} models (W1 of shape "
+                         f"{tuple(params.W1.shape)}); params must hold one model: pass "
+                         "params.model(m)")
     if params.W2.shape[1] != params.W1.shape[0]:
         raise ValueError(f"W1 has {params.W1.shape[0]} neurons but W2 has {params.W2.shape[1]}")
+    check_kind(kind)
+    return params.output_scale
+
+
+def check_kind(kind: str, outputs: Any = (0, 0), p: int | None = None) -> None:
+    """Raise unless ``kind`` is one of :data:`KINDS` and ``outputs`` a pair of output indices
+    (in 0..p−1 where ``p``, the number of outputs, is given)."""
     if kind not in KINDS:
         raise ValueError(f"kind={kind!r} is not a kind; allowed: {', '.join(KINDS)}")
-    return params.output_scale
+    top = "p−1" if p is None else p - 1
+    try:
+        k, l = (int(v) for v in outputs)
+        valid = all(int(v) == v for v in outputs) and k >= 0 and l >= 0
+    except (TypeError, ValueError):
+        valid = False
+    if valid and p is not None:
+        valid = k < p and l < p
+    if not valid:
+        raise ValueError(f"outputs={outputs!r} is not allowed; outputs must be a pair (k, l) "
+                         f"of output indices in 0..{top}")
 
 
 def _rows(x: Any, rows: slice) -> Any:
@@ -94,6 +114,8 @@ def gram(params: Params, x: Any, x2: Any = None, kind: str = "trace",
         Rows of x processed at a time.
     """
     c = _check(params, kind)
+    check_kind(kind, outputs, params.p)
+    check_int("chunk", chunk, 1)
     x2 = x if x2 is None else x2
     if kind == "full":
         n, n2 = _length(x), _length(x2)
@@ -221,6 +243,9 @@ def regression(params: Params, task: Any, split: Any, ridge: float = 0.0,
     dict
         ``train_acc``, ``test_acc`` (:meth:`gk.tasks.Task.accuracy`) and ``jitter``.
     """
+    _check(params, "trace")
+    check_number("ridge", ridge, allow_zero=True)
+    check_int("chunk", chunk, 1)
     xp = array_namespace(params.W1)
     inputs = lambda indices: tuple(xp.asarray(v) for v in task.operands(indices))  # noqa: E731
     train = inputs(split.train)
@@ -262,14 +287,16 @@ def gram_of_run(source: Any, step: int | None = None, model: int = 0, inputs: st
     """
     from gk.mlp.train import load_params  # gk.mlp.train imports this module
 
-    ds = source if isinstance(source, xr.Dataset) else io.open_run(source)
     if inputs not in INPUTS:
         raise ValueError(f"inputs={inputs!r} is not allowed; allowed: {', '.join(INPUTS)}")
-    if not 0 <= model < ds.sizes["model"]:
-        raise ValueError(f"model={model} is not a model of the run; it has "
-                         f"{ds.sizes['model']} (0..{ds.sizes['model'] - 1})")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit={limit} must be at least 1")
+    check_kind(kind, outputs)
+    check_int("model", model, 0)
+    if limit is not None:
+        check_int("limit", limit, 1)
+    ds = source if isinstance(source, xr.Dataset) else io.open_run(source)
+    if model >= ds.sizes["model"]:
+        raise ValueError(f"model={model} is not a model of the run; the run has "
+                         f"{ds.sizes['model']}, so model must be in 0..{ds.sizes['model'] - 1}")
     is_train = ds.is_train.values[model].astype(bool)
     keep = {"train": is_train, "test": ~is_train, "all": np.ones_like(is_train)}[inputs]
     rows = np.flatnonzero(keep)[:limit]

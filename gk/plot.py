@@ -57,9 +57,12 @@ def trajectory(ds: xr.Dataset, panels: Sequence[str] | None = None,
     """
     time_dim = io.time_dim(ds)
     panels = DEFAULT_PANELS[time_dim] if panels is None else panels
+    panels = [panels] if isinstance(panels, str) else list(panels)
     unknown = [name for name in panels if name not in PANELS]
-    if unknown:
-        raise ValueError(f"panels={unknown!r} unknown; allowed: {', '.join(PANELS)}")
+    if unknown or not panels:
+        problem = f"no panel {', '.join(map(repr, unknown))}" if unknown else "no panels"
+        raise ValueError(f"panels={panels!r} is not allowed ({problem}); panels must be "
+                         f"names from: {', '.join(PANELS)}")
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     for ax, name in zip(axes[0], panels, strict=True):
         ylabel, curves, log = PANELS[name]
@@ -100,9 +103,21 @@ def flat_phase_end(ds: xr.Dataset, model: int = 0, level: float = 0.1) -> float:
     if it never does. Before it, test accuracy is flat near chance: the phase in which
     hidden progress shows only in the measures."""
     time_dim = io.time_dim(ds)
+    _check_model(ds, model)
     accuracy = ds.test_acc.isel(model=model).values
     reached = np.flatnonzero(accuracy >= level)
     return float(ds[time_dim][reached[0] if len(reached) else -1])
+
+
+def _check_model(ds: xr.Dataset, model: int) -> None:
+    """Raise unless ``model`` indexes one of the dataset's models."""
+    count = ds.sizes.get("model", 1)
+    if isinstance(model, bool) or not isinstance(model, (int, np.integer)):
+        raise TypeError(f"model={model!r} is not allowed; model must be an integer in "
+                        f"0..{count - 1}")
+    if not 0 <= model < count:
+        raise ValueError(f"model={model} is out of range; the dataset has {count} model(s), "
+                         f"so model must be in 0..{count - 1}")
 
 
 def progress(ds: xr.Dataset, model: int = 0, path: str | os.PathLike | None = None,
@@ -133,9 +148,7 @@ def progress(ds: xr.Dataset, model: int = 0, path: str | os.PathLike | None = No
         For a model index out of range or a dataset without any measure.
     """
     time_dim = io.time_dim(ds)
-    if not 0 <= model < ds.sizes["model"]:
-        raise ValueError(f"model={model} is out of range; the dataset has "
-                         f"{ds.sizes['model']} model(s)")
+    _check_model(ds, model)
     names = progress_measures(ds)
     if not names:
         raise ValueError("the dataset holds no progress measure; train with measures=[...]")
@@ -194,15 +207,20 @@ def features(ds: xr.Dataset, snapshots: Sequence[int] | None = None, model: int 
     -------
     matplotlib.figure.Figure
     """
-    if variable not in ds:
-        raise ValueError(f"variable={variable!r} is not in the dataset; it has "
-                         f"{', '.join(map(str, ds.data_vars))}")
+    square = [name for name, v in ds.data_vars.items()
+              if v.ndim == 4 and v.dims[:2] == ("snapshot", "model") and v.shape[2] == v.shape[3]]
+    if variable not in square:
+        raise ValueError(f"variable={variable!r} is not a square matrix on snapshots in the "
+                         f"dataset; allowed: {', '.join(square) or 'none in this dataset'}")
+    _check_model(ds, model)
     available = ds.snapshot.values.tolist()
     if snapshots is None:
         snapshots = sorted({available[0], available[len(available) // 2], available[-1]})
     missing = [s for s in snapshots if s not in available]
-    if missing:
-        raise ValueError(f"snapshots={missing} were not stored; stored: {available}")
+    if missing or not snapshots:
+        problem = f"{missing} were not stored" if missing else "none given"
+        raise ValueError(f"snapshots={list(snapshots)} is not allowed ({problem}); snapshots "
+                         f"must be among the stored {available}")
     p, op = int(ds.attrs["p"]), ds.attrs.get("op")
     order = operand_order(p, op)
     fig, axes = plt.subplots(1, len(snapshots), figsize=(3.8 * len(snapshots), 3.6),
@@ -232,6 +250,9 @@ def width_curve(ds: xr.Dataset, path: str | os.PathLike | None = None):
     ds : xarray.Dataset
         The result of :func:`gk.analytic.width_curve`.
     """
+    if "accuracy" not in ds or ds.accuracy.dims != ("width", "activation", "seed"):
+        raise ValueError("ds is not allowed: it has no accuracy over (width, activation, seed); "
+                         "ds must be the result of gk.analytic.width_curve")
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for activation in ds.activation.values:
         accuracy = ds.accuracy.sel(activation=activation)

@@ -215,8 +215,7 @@ def resolve_bandwidth(kernel: str, bandwidth: float | None) -> float | None:
     if DEFAULT_BANDWIDTH[kernel] is None:
         raise ValueError(f"bandwidth={bandwidth!r} has no meaning for kernel={kernel!r}; "
                          "leave it None")
-    if not np.isfinite(bandwidth) or bandwidth <= 0:
-        raise ValueError(f"bandwidth={bandwidth!r} is not allowed; it must be finite and > 0")
+    check_number("bandwidth", bandwidth)
     return float(bandwidth)
 
 
@@ -313,7 +312,8 @@ class RFMConfig(RunConfig):
         check_number("ridge", self.ridge, allow_zero=True)
         check_number("power", self.power)
         if not isinstance(self.centering, (bool, np.bool_)):
-            raise TypeError(f"centering must be True or False, got {self.centering!r}")
+            raise TypeError(f"centering={self.centering!r} is not allowed; centering must be "
+                            "True or False")
         backend.check_dtype(self.dtype)
         for fraction in self.per_model("train_fraction"):
             check_train_fraction(fraction)

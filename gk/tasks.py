@@ -15,6 +15,7 @@ from functools import cached_property
 import numpy as np
 
 from gk import backend
+from gk.config import check_int
 
 OUTSIDE_DOMAIN = -1
 
@@ -271,6 +272,7 @@ def random_split(task: Task | Triples, train_fraction: float, seed: int = 0) -> 
         The same seed gives the same split on every backend (stream ``rng((seed, 1))``).
     """
     check_train_fraction(train_fraction)
+    check_int("seed", seed, 0)
     n_train = train_size(task, train_fraction)
     order = backend.rng((int(seed), 1)).permutation(task.size)
     return Split(task, float(train_fraction), int(seed),
@@ -290,7 +292,8 @@ def model_splits(task: Task, train_fractions: list[float], seeds: list[int]) -> 
     for split in splits:
         if len(split.test) == 0:
             raise ValueError(f"train_fraction={split.train_fraction} leaves no test pairs of the "
-                             f"{task.size}; test metrics need at least one (use a smaller α)")
+                             f"{task.size}; test metrics need at least one, so train_fraction "
+                             f"must be at most {task.size - 1}/{task.size} here")
     return splits
 
 
@@ -304,16 +307,19 @@ def train_mask(task: Task, splits: list[Split]) -> np.ndarray:
 
 def check_train_fraction(train_fraction: float) -> None:
     """Raise ValueError unless 0 < train_fraction ≤ 1."""
-    if isinstance(train_fraction, bool) or not isinstance(train_fraction, (int, float)):
-        raise TypeError(f"train_fraction must be a number, got {train_fraction!r}")
+    if isinstance(train_fraction, bool) or not isinstance(train_fraction, (int, float,
+                                                                           np.number)):
+        raise TypeError(f"train_fraction={train_fraction!r} is not allowed; train_fraction "
+                        "must be a number in (0, 1]")
     if not 0 < train_fraction <= 1:
-        raise ValueError(f"train_fraction={train_fraction!r} is outside (0, 1]")
+        raise ValueError(f"train_fraction={train_fraction!r} is not allowed; train_fraction "
+                         "must be in (0, 1]")
 
 
 def check_p(p: int) -> None:
     """Raise unless p is an integer ≥ 2."""
     if isinstance(p, bool) or not isinstance(p, (int, np.integer)):
-        raise TypeError(f"p must be an integer, got {p!r}")
+        raise TypeError(f"p={p!r} is not allowed; p must be an integer ≥ 2")
     if p < 2:
         raise ValueError(f"p={p} is too small; p must be ≥ 2")
 

@@ -27,7 +27,8 @@ import numpy as np
 from gk import backend
 from gk._kernels import FUSED_ACTIVATIONS, hidden_layer_cpu, hidden_layer_gradient_cpu
 from gk.backend import array_namespace, erf, scatter_add_rows
-from gk.losses import per_sample_loss, weighted_loss_and_gradient
+from gk.config import check_int, check_number
+from gk.losses import check_loss, per_sample_loss, weighted_loss_and_gradient
 from gk.tasks import Task, Triples
 
 
@@ -171,9 +172,19 @@ def init(p: int, width: int, seed: int | list[int] = 0, activation: str = "quadr
     Params
         W1 is stored so that ``W1[m].T`` is contiguous: the forward pass gathers its rows.
     """
+    check_int("p", p, 2)
+    check_int("width", width, 1)
+    check_int("operands", operands, 1)
+    if outputs is not None:
+        check_int("outputs", outputs, 1)
     check_activation(activation)
     check_parametrisation(parametrisation)
+    check_number("init_scale", init_scale)
     seeds = [seed] if np.isscalar(seed) else list(seed)
+    if not seeds:
+        raise ValueError(f"seed={seed!r} is not allowed; give one seed, or a non-empty list")
+    for s in seeds:
+        check_int("seed", s, 0)
     inputs, outputs = operands * p, p if outputs is None else outputs
     std1, std2 = init_scale, init_scale
     if parametrisation == "standard":
@@ -477,6 +488,7 @@ def evaluate(params: Params, task: Task | Triples, loss: str = "mse") -> dict[st
         ``{"loss": ..., "accuracy": ...}``: floats for one model, (M,) NumPy arrays for a
         batch.
     """
+    check_loss(loss)
     xp = array_namespace(params.W1)
     operands = tuple(xp.asarray(x) for x in task.operands())
     losses, correct = metrics(params, operands, xp.asarray(task.labels()), loss, task.tolerance)

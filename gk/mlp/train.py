@@ -215,10 +215,14 @@ class TrainConfig(RunConfig):
         check_number("agop_penalty", self.agop_penalty, allow_zero=True)
         check_number("init_scale", self.init_scale)
         check_number("eps", self.eps)
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum={self.momentum!r} is outside [0, 1)")
-        if len(self.betas) != 2 or not all(0 <= beta < 1 for beta in self.betas):
-            raise ValueError(f"betas={self.betas!r} must be two numbers in [0, 1)")
+        check_number("momentum", self.momentum, allow_zero=True)
+        if not self.momentum < 1:
+            raise ValueError(f"momentum={self.momentum!r} is not allowed; momentum must be "
+                             "in [0, 1)")
+        if not (isinstance(self.betas, tuple) and len(self.betas) == 2 and all(
+                isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas)):
+            raise ValueError(f"betas={self.betas!r} is not allowed; betas must be two numbers "
+                             "in [0, 1)")
 
     def per_model(self, name: str) -> list:
         """The value of a :data:`PER_MODEL` field for each model (``lr=None`` resolved)."""
@@ -384,16 +388,16 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
     >>> ds.test_acc.sel(step=20)                             # doctest: +SKIP
     """
     config = configure(TrainConfig, config, options)
-    task = modular(config.op, config.p) if config.task == "pairs" else triples(config.p)
-    splits = model_splits(task, config.per_model("train_fraction"), config.per_model("seed"))
-    check_fourier_task(config.measures, task)
-    evaluator = Evaluator(task, splits, config.loss, config.dtype)
-    probes = Probes(config.measures, task, evaluator.operands, evaluator.is_train, config)
     start = checkpoint.prepare(out, config.to_json(), overwrite, resume,
                                {"checkpoint_seconds": checkpoint_seconds,
                                 "sync_seconds": sync_seconds})
     if start.finished is not None:
         return io.open_run(start.finished)
+    task = modular(config.op, config.p) if config.task == "pairs" else triples(config.p)
+    splits = model_splits(task, config.per_model("train_fraction"), config.per_model("seed"))
+    check_fourier_task(config.measures, task)
+    evaluator = Evaluator(task, splits, config.loss, config.dtype)
+    probes = Probes(config.measures, task, evaluator.operands, evaluator.is_train, config)
     loop = _Loop(config, task, splits, probes)
     dims = {"neuron": config.width, "input": loop.params.W1.shape[-1],
             "output": loop.params.W2.shape[1]}
