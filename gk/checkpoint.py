@@ -17,17 +17,22 @@ never stopped.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import shutil
 import signal
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gk import io
 from gk.config import check_number
 
 CHECKPOINT_SUFFIX = ".checkpoint.npz"
@@ -81,6 +86,11 @@ def save(out: str | os.PathLike, checkpoint: Checkpoint) -> Path:
     meta = {"time": checkpoint.time, "rows": checkpoint.rows,
             "snapshots": checkpoint.snapshots, "config": checkpoint.config,
             **checkpoint.meta}
+    needed = sum(array.nbytes for array in checkpoint.arrays.values())
+    free = shutil.disk_usage(target.parent).free
+    if free < 2 * needed + io.TrajectoryWriter.RESERVE_BYTES:
+        raise io.WriteError(errno.ENOSPC, f"no room for the checkpoint {str(target)!r} ({free} "
+                         f"bytes free, {needed} needed); the previous checkpoint is kept")
     try:
         with open(temporary, "wb") as stream:
             np.savez(stream, **{META: np.array(json.dumps(meta))}, **checkpoint.arrays)
@@ -88,10 +98,11 @@ def save(out: str | os.PathLike, checkpoint: Checkpoint) -> Path:
             os.fsync(stream.fileno())
         os.replace(temporary, target)
     except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise OSError(error.errno, f"could not write the checkpoint {str(target)!r}: "
-                      f"{error.strerror or error} (is the disk full or the folder not "
-                      "writable?); the previous checkpoint is kept") from error
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise io.WriteError(error.errno, f"could not write the checkpoint {str(target)!r}: "
+                         f"{error.strerror or error} (is the disk full or the folder not "
+                         "writable?); the previous checkpoint is kept") from error
     _sync_folder(target.parent)
     return target
 
@@ -121,6 +132,9 @@ def load(out: str | os.PathLike) -> Checkpoint | None:
     path = checkpoint_path(out)
     if not path.exists():
         return None
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"checkpoint {str(path)!r} is not readable (it is not an .npz "
+                         "archive); delete it to start the run again from step 0")
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data[META]))
@@ -197,8 +211,6 @@ def prepare(out: str | os.PathLike | None, config: dict, overwrite: bool, resume
     OutputExistsError
         If ``out`` exists and neither ``overwrite`` nor ``resume`` is given.
     """
-    from gk import io
-
     for name, value in seconds.items():
         check_number(name, value, allow_zero=True)
     if resume and overwrite:

@@ -181,8 +181,12 @@ def _now() -> str:
 
 
 class WriteError(OSError):
-    """A trajectory file could not be written (disk full, file-size limit, folder gone or
-    read-only); the message says what the file still holds."""
+    """A run's file could not be written (disk full, file-size limit, folder gone or
+    read-only); the message says what the file still holds. ``errno`` is the cause's."""
+
+    def __init__(self, code: int | None, message: str):
+        super().__init__(message)
+        self.errno = code
 
 
 class TrajectoryWriter:
@@ -634,9 +638,12 @@ class Recorder:
         for model in np.flatnonzero(overflowed):
             self.fault(time, int(model), f"overflow: a loss or norm reached ±inf in {dtype}",
                        f"the model is stopped; {hint}")
+        explained = {record["model"] for record in self.faults
+                     if time in record[f"{self.time_dim}s"]}   # e.g. a failed solve
         for model in np.flatnonzero(newly & ~overflowed):
-            self.fault(time, int(model), "non-finite loss, weights or gradient",
-                       "the model is stopped; the other models go on")
+            if model not in explained:
+                self.fault(time, int(model), "non-finite loss, weights or gradient",
+                           "the model is stopped; the other models go on")
         self.times.append(time)
         self.rows.append(row)
         if self.writer is not None:

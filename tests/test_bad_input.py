@@ -509,7 +509,7 @@ def _message(case: Case) -> tuple[str, str]:
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name).resolve()
         error = run_case(case, folder)
-        message = str(error).replace(str(folder), "<folder>")
+        message = str(error).replace(str(folder), "<folder>").replace("\n  ", " | ")
     kind = f"exit status {error.status}" if isinstance(error, CommandError) else \
         type(error).__name__
     return kind, message
