@@ -89,8 +89,9 @@ def save(out: str | os.PathLike, checkpoint: Checkpoint) -> Path:
     needed = sum(array.nbytes for array in checkpoint.arrays.values())
     free = shutil.disk_usage(target.parent).free
     if free < 2 * needed + io.TrajectoryWriter.RESERVE_BYTES:
-        raise io.WriteError(errno.ENOSPC, f"no room for the checkpoint {str(target)!r} ({free} "
-                         f"bytes free, {needed} needed); the previous checkpoint is kept")
+        raise io.WriteError(errno.ENOSPC, f"no room for the checkpoint {str(target)!r} "
+                            f"({free} bytes free, {needed} needed); the previous checkpoint "
+                            "is kept")
     try:
         with open(temporary, "wb") as stream:
             np.savez(stream, **{META: np.array(json.dumps(meta))}, **checkpoint.arrays)
@@ -101,8 +102,8 @@ def save(out: str | os.PathLike, checkpoint: Checkpoint) -> Path:
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)
         raise io.WriteError(error.errno, f"could not write the checkpoint {str(target)!r}: "
-                         f"{error.strerror or error} (is the disk full or the folder not "
-                         "writable?); the previous checkpoint is kept") from error
+                            f"{error.strerror or error} (is the disk full or the folder not "
+                            "writable?); the previous checkpoint is kept") from error
     _sync_folder(target.parent)
     return target
 
