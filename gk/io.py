@@ -437,10 +437,7 @@ def open_run(path: str | os.PathLike) -> xr.Dataset:
     if not path.exists():
         raise FileNotFoundError(f"path={str(path)!r} does not exist")
     in_progress = path.name.endswith(PARTIAL_SUFFIX)
-    ds = _read_copy(path) if in_progress else _read(path)
-    if "gk_version" not in ds.attrs:
-        raise ValueError(f"path={str(path)!r} is a netCDF file but not one gk wrote (it has "
-                         "no gk_version attribute)")
+    ds = _read_copy(path) if in_progress else _check_written_by_gk(_read(path), path)
     if in_progress:
         ds = _synced_part(ds)
     if "is_train" in ds:
@@ -461,6 +458,14 @@ def _read(path: Path) -> xr.Dataset:
                          f"or cut short ({error})") from error
 
 
+def _check_written_by_gk(ds: xr.Dataset, path: Path) -> xr.Dataset:
+    """``ds``, or a ValueError if gk did not write it."""
+    if "gk_version" not in ds.attrs:
+        raise ValueError(f"path={str(path)!r} is a netCDF file but not one gk wrote (it has "
+                         "no gk_version attribute)")
+    return ds
+
+
 def _is_netcdf(path: Path) -> bool:
     """Whether the file begins like a netCDF file."""
     with open(path, "rb") as stream:
@@ -468,15 +473,16 @@ def _is_netcdf(path: Path) -> bool:
 
 
 def _read_copy(path: Path) -> xr.Dataset:
-    """Read a copy of a file that may be being written, again if a copy is torn."""
+    """Read a copy of a file that may be being written, again if a copy is torn or too
+    young to have gk's attributes."""
     if not _is_netcdf(path):
         return _read(path)  # not netCDF at all: no use in copying and trying again
     with tempfile.TemporaryDirectory(prefix="gk-read-") as folder:
         copy = Path(folder) / "copy.nc"
         for attempt in range(READ_ATTEMPTS):
             shutil.copyfile(path, copy)
-            try:
-                return _read(copy)
+            try:  # a file just created may not have its attributes yet
+                return _check_written_by_gk(_read(copy), copy)
             except ValueError as error:
                 failure = error
                 time.sleep(0.05 * 2**attempt)
