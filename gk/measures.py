@@ -480,3 +480,38 @@ def grokking_phases(steps: Any, test_loss: Any, excluded_loss: Any, level: float
         return Phases(float(steps[s1]), nan)
     s2 = peak + int(np.argmax(after <= (1 - drop) * after[0]))
     return Phases(float(steps[s1]), float(steps[s2]))
+
+
+def first_time(reached: Any, dim: str) -> Any:
+    """The first coordinate along ``dim`` at which the boolean DataArray ``reached`` is True,
+    for every entry of its other dims; NaN where it never is."""
+    times = reached[dim].astype(float)
+    first = times.isel({dim: reached.argmax(dim)}, drop=True)
+    return first.where(reached.any(dim))
+
+
+def memorisation_time(ds: Any) -> Any:
+    """The first logged step (RFM: iteration) at which the train accuracy is 100%, per model
+    and over every other dim of a sweep's cube; NaN if never."""
+    dim = "step" if "step" in ds.dims else "iteration"
+    return first_time(ds.train_acc >= 1, dim).rename("memorisation_time")
+
+
+def grokking_time(ds: Any, threshold: float = 0.99) -> Any:
+    """The first logged step at which the test accuracy is ≥ ``threshold``, at or after the
+    memorisation time (seed 001's grokking: generalisation after fitting the training set),
+    per model and over every other dim of a sweep's cube; NaN if never.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A trajectory (:func:`gk.io.open_run`) or a cube of them, with ``train_acc`` and
+        ``test_acc`` along ``step`` (or ``iteration``).
+    threshold : float
+        Test accuracy that counts as generalised, in (0, 1].
+    """
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold={threshold!r} is not allowed; threshold must be in (0, 1]")
+    dim = "step" if "step" in ds.dims else "iteration"
+    memorised = (ds.train_acc >= 1).cumsum(dim) > 0
+    return first_time((ds.test_acc >= threshold) & memorised, dim).rename("grokking_time")
