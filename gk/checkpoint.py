@@ -18,10 +18,8 @@ never stopped.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
-import shutil
 import signal
 import threading
 import time
@@ -86,12 +84,8 @@ def save(out: str | os.PathLike, checkpoint: Checkpoint) -> Path:
     meta = {"time": checkpoint.time, "rows": checkpoint.rows,
             "snapshots": checkpoint.snapshots, "config": checkpoint.config,
             **checkpoint.meta}
-    needed = sum(array.nbytes for array in checkpoint.arrays.values())
-    free = shutil.disk_usage(target.parent).free
-    if free < 2 * needed + io.TrajectoryWriter.RESERVE_BYTES:
-        raise io.WriteError(errno.ENOSPC, f"no room for the checkpoint {str(target)!r} "
-                            f"({free} bytes free, {needed} needed); the previous checkpoint "
-                            "is kept")
+    io.check_room(temporary, sum(array.nbytes for array in checkpoint.arrays.values()),
+                  "the previous checkpoint is kept")
     try:
         with open(temporary, "wb") as stream:
             np.savez(stream, **{META: np.array(json.dumps(meta))}, **checkpoint.arrays)
@@ -180,12 +174,12 @@ def check_same_config(path: str | os.PathLike, recorded: dict, requested: dict) 
 
 @dataclass
 class Start:
-    """How a run begins (:func:`prepare`): from ``checkpoint`` if there is one, by reading the
-    ``finished`` file if the run already ended, else from step 0, replacing what is at
-    ``out`` if ``overwrite``."""
+    """How a run begins (:func:`prepare`): from ``checkpoint`` if there is one, with the
+    ``finished`` run's dataset (read from its file) if it already ended, else from step 0,
+    replacing what is at ``out`` if ``overwrite``."""
 
     checkpoint: Checkpoint | None = None
-    finished: Path | None = None
+    finished: Any = None
     overwrite: bool = False
 
 
@@ -227,8 +221,9 @@ def prepare(out: str | os.PathLike | None, config: dict, overwrite: bool, resume
         remove(out)  # a stale one, of a run whose file is gone or about to be replaced
         return Start(overwrite=overwrite)
     if path.exists():
-        check_same_config(path, io.config(io.open_run(path)), config)
-        return Start(finished=path)
+        finished = io.open_run(path)
+        check_same_config(path, io.config(finished), config)
+        return Start(finished=finished)
     checkpoint = load(out)
     recorded = checkpoint.config if checkpoint else io.config(io.open_run(partial))
     check_same_config(partial, recorded, config)

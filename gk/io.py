@@ -175,6 +175,25 @@ def run_attributes(op: str, p: int, dtype: Any, config: dict, seeds: Iterable[in
     }
 
 
+RESERVE_BYTES = 4 * 2**20
+"""Free space kept for closing a run's file cleanly, on top of twice the data in flight."""
+
+
+def check_room(path: Path, incoming: int, consequence: str) -> None:
+    """Raise :class:`WriteError` unless the disk and the process's file-size limit
+    (``ulimit -f``) leave room to write ``incoming`` bytes to ``path`` twice over plus
+    :data:`RESERVE_BYTES`; the message ends with ``consequence``."""
+    room = shutil.disk_usage(path.parent).free
+    if resource is not None:
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if limit != resource.RLIM_INFINITY:
+            size = path.stat().st_size if path.exists() else 0
+            room = min(room, limit - size)
+    if room < 2 * incoming + RESERVE_BYTES:
+        raise WriteError(errno.ENOSPC, f"no room left to write {str(path)!r} ({room} bytes "
+                         f"free on the disk or under the file-size limit); {consequence}")
+
+
 def _now() -> str:
     """The current UTC time, ISO 8601 to the second."""
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -193,10 +212,10 @@ class TrajectoryWriter:
     """Stream a run into a netCDF file while it trains.
 
     Before anything is written the writer checks that the disk (and the process's file-size
-    limit, ``ulimit -f``) leaves room for it plus a reserve that a clean close needs; if
-    not, it raises :class:`WriteError` without writing, so that the run can still close the
-    file and keep every step it holds. HDF5 cannot be trusted to leave a valid file after a
-    write fails half-way.
+    limit, ``ulimit -f``) leaves room for it plus a reserve that a clean close needs
+    (:func:`check_room`); if not, it raises :class:`WriteError` without writing, so that the
+    run can still close the file and keep every step it holds. HDF5 cannot be trusted to
+    leave a valid file after a write fails half-way.
 
     Parameters
     ----------
@@ -213,9 +232,6 @@ class TrajectoryWriter:
     sync_seconds : float
         Longest time between two syncs to disk.
     """
-
-    RESERVE_BYTES = 4 * 2**20
-    """Free space kept for closing the file cleanly, on top of twice the data in flight."""
 
     def __init__(self, path: str | os.PathLike, time_dim: str, models: dict[str, Any],
                  dims: dict[str, int], attrs: dict, overwrite: bool = False,
@@ -279,19 +295,10 @@ class TrajectoryWriter:
         return variable
 
     def _check_room(self, incoming: int) -> None:
-        """Raise :class:`WriteError`, writing nothing, unless the disk and the file-size
-        limit leave room for ``incoming`` bytes twice over plus :attr:`RESERVE_BYTES`."""
+        """Raise :class:`WriteError`, writing nothing, unless :func:`check_room` passes."""
         partial = partial_path(self.path)
-        room = shutil.disk_usage(partial.parent).free
-        if resource is not None:
-            limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-            if limit != resource.RLIM_INFINITY:
-                room = min(room, limit - partial.stat().st_size)
-        if room < 2 * incoming + self.RESERVE_BYTES:
-            raise WriteError(errno.ENOSPC, f"no room left to write {str(partial)!r} "
-                             f"({room} bytes free on the disk or under the file-size limit); "
-                             f"the run stopped and the file holds every {self.time_dim} up "
-                             f"to {self._last_time}")
+        check_room(partial, incoming, f"the run stopped and the file holds every "
+                                      f"{self.time_dim} up to {self._last_time}")
 
     @contextlib.contextmanager
     def _writing(self):
@@ -668,8 +675,6 @@ class Recorder:
                             f"{self.time_dim}s": [time]})
         warnings.warn(f"model {model} at {self.time_dim} {time}: {condition}; {remedy}",
                       RuntimeWarning, stacklevel=3)
-        if self.writer is not None:
-            self.writer.set_attributes({"faults": self.faults})
 
     def snapshot(self, time: int, arrays: dict[str, tuple[Any, tuple[str, ...]]]) -> None:
         """Record arrays of shape (M, ...) with the names of their dims after ``model``."""

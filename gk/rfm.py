@@ -471,7 +471,7 @@ def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None
                                {"checkpoint_seconds": checkpoint_seconds,
                                 "sync_seconds": sync_seconds})
     if start.finished is not None:
-        return io.open_run(start.finished)
+        return start.finished
     bandwidth = resolve_bandwidth(config.kernel, config.bandwidth)
     machines = _machines(task, splits, backend.check_dtype(config.dtype))
     dims = {"input": 2 * config.p, "input_2": 2 * config.p}

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 
@@ -35,3 +36,10 @@ def run_python(code: str, env: dict | None = None, **kwargs) -> subprocess.Compl
     """Run ``python -c code`` in a fresh interpreter."""
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, **kwargs)
+
+
+def differing_variables(first, second) -> list[str]:
+    """Names of ``first``'s data variables that are not bit-identical in ``second`` (NaN equal
+    to NaN)."""
+    return [name for name in first.data_vars
+            if not np.array_equal(first[name].values, second[name].values, equal_nan=True)]

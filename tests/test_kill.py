@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import differing_variables
 
 from gk import checkpoint, io, mlp
 
@@ -114,12 +115,6 @@ class Child:
         return None
 
 
-def same_numbers(first, second) -> list[str]:
-    """Names of the data variables that are not bit-identical."""
-    return [name for name in first.data_vars
-            if not np.array_equal(first[name].values, second[name].values, equal_nan=True)]
-
-
 def kill_trials(n_trials: int, folder, seed: int = 0) -> dict:
     """Run ``n_trials`` kill-and-resume trials; return what they found."""
     rng = np.random.default_rng(seed)
@@ -145,13 +140,13 @@ def kill_trials(n_trials: int, folder, seed: int = 0) -> dict:
         expected = list(range(0, last + 1, RUN["log_every"]))
         assert ds.step.values.tolist() == expected, f"trial {trial}: steps missing"
         assert np.isfinite(ds.train_loss.values).all()
-        assert not same_numbers(ds, reference.sel(step=expected,
+        assert not differing_variables(ds, reference.sel(step=expected,
                                                   snapshot=ds.snapshot.values))
         saved = checkpoint.load(out)
         resumed = mlp.train(**RUN, out=out, resume=True)
-        differences = same_numbers(resumed, reference)
+        differences = differing_variables(resumed, reference)
         assert not differences, f"trial {trial}: resumed run differs in {differences}"
-        assert not same_numbers(io.open_run(out), reference)
+        assert not differing_variables(io.open_run(out), reference)
         results.append({"trial": trial, "moment": moment, "inside": child.killed_inside(),
                         "killed_at_step": killed_at, "last_synced_step": last,
                         "lost_steps": killed_at - last,

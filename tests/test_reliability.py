@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import differing_variables
 
 from gk import checkpoint, io, mlp, rfm
 
@@ -43,10 +44,9 @@ def stop_at(monkeypatch, owner, name, when):
 
 
 def assert_same_numbers(first, second):
-    for name in first.data_vars:
-        assert np.array_equal(first[name].values, second[name].values, equal_nan=True), name
-    assert first.step.values.tolist() == second.step.values.tolist() if "step" in first.dims \
-        else first.iteration.values.tolist() == second.iteration.values.tolist()
+    assert not differing_variables(first, second)
+    time_dim = io.time_dim(first)
+    assert first[time_dim].values.tolist() == second[time_dim].values.tolist()
 
 
 def test_network_resumes_bit_identically(tmp_path, monkeypatch):
@@ -246,7 +246,7 @@ sys.exit(gk.cli.main(["train", "--p", "23", "--width", "128", "--steps", "2000",
 
 def test_a_full_disk_stops_the_run_with_a_clear_message_and_a_valid_file(tmp_path):
     out = tmp_path / "run.nc"
-    limit = io.TrajectoryWriter.RESERVE_BYTES + 2**20
+    limit = io.RESERVE_BYTES + 2**20
     result = subprocess.run([sys.executable, "-c", FULL_DISK.format(limit=limit, out=str(out))],
                             capture_output=True, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})

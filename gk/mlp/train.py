@@ -392,7 +392,7 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
                                {"checkpoint_seconds": checkpoint_seconds,
                                 "sync_seconds": sync_seconds})
     if start.finished is not None:
-        return io.open_run(start.finished)
+        return start.finished
     task = modular(config.op, config.p) if config.task == "pairs" else triples(config.p)
     splits = model_splits(task, config.per_model("train_fraction"), config.per_model("seed"))
     check_fourier_task(config.measures, task)
