@@ -230,23 +230,8 @@ def width_curve(op: str = "add", p: int = 97, widths: Sequence[int] = (8, 16, 32
         ``accuracy`` and ``correct_output`` (mean output on the correct class) over
         (width, activation, seed).
     """
-    for name, values in (("widths", widths), ("activations", activations), ("seeds", seeds)):
-        if isinstance(values, str) or len(values) == 0:
-            raise ValueError(f"{name}={values!r} is not allowed; {name} must be a non-empty "
-                             "sequence")
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        given = ", ".join(f"{name}={options[name]!r}" for name in unknown)
-        raise TypeError(f"unknown option(s) {given}; allowed: {', '.join(OPTIONS)}")
-    for w in widths:
-        check_int("width", w, 1)
+    check_width_curve(op, p, widths, activations, seeds, **options)
     widths = sorted(int(w) for w in widths)
-    for seed in seeds:
-        check_int("seed", seed, 0)
-    for activation in activations:
-        _check_weights(op, p, widths[-1], seeds[0], activation, **{
-            "f1": None, "f2": None, "F": None, "branches": "one", "complex": False,
-            "dtype": "float64", **options})
     task = modular(op, p)
     shape = (len(widths), len(activations), len(seeds))
     accuracy, correct_output = np.zeros(shape), np.zeros(shape)
@@ -266,6 +251,28 @@ def width_curve(op: str = "add", p: int = 97, widths: Sequence[int] = (8, 16, 32
         coords, {"op": op, "p": p, "title": f"analytic weights: {op} mod {p}"})
 
 
+def check_width_curve(op: str = "add", p: int = 97, widths: Sequence[int] = (8,),
+                      activations: Sequence[str] = ("quadratic",), seeds: Sequence[int] = (0,),
+                      **options: Any) -> None:
+    """Raise the error :func:`width_curve` would raise for these arguments, before any work."""
+    for name, values in (("widths", widths), ("activations", activations), ("seeds", seeds)):
+        if isinstance(values, str) or len(values) == 0:
+            raise ValueError(f"{name}={values!r} is not allowed; {name} must be a non-empty "
+                             "sequence")
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        given = ", ".join(f"{name}={options[name]!r}" for name in unknown)
+        raise TypeError(f"unknown option(s) {given}; allowed: {', '.join(OPTIONS)}")
+    for w in widths:
+        check_int("width", w, 1)
+    for seed in seeds:
+        check_int("seed", seed, 0)
+    for activation in activations:
+        _check_weights(op, p, widths[-1], seeds[0], activation, **{
+            "f1": None, "f2": None, "F": None, "branches": "one", "complex": False,
+            "dtype": "float64", **options})
+
+
 def _prefix_outputs(params: Params, task, widths: list[int]):
     """Yield the outputs (P, p) on all pairs of the networks made of the first N neurons,
     for each N in ``widths`` (ascending)."""
@@ -280,5 +287,5 @@ def _prefix_outputs(params: Params, task, widths: list[int]):
         yield (2 / width) * total
 
 
-__all__ = ["ACTIVATIONS", "Encoding", "SOLVABLE", "encoding", "frequencies", "weights",
-           "width_curve"]
+__all__ = ["ACTIVATIONS", "Encoding", "SOLVABLE", "check_width_curve", "encoding", "frequencies",
+           "weights", "width_curve"]

@@ -203,12 +203,145 @@ def _run_ntk(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_sweep(commands) -> None:
+    parser = commands.add_parser(
+        "sweep", help="run a grid of trainings, RFM runs or width curves as ensembles",
+        description="Run every combination of the --grid values (or the grid of a TOML file) "
+                    "as ensembles, one .nc file per group in the folder --out; again, it "
+                    "skips finished groups. Values: 0.3,0.5 or [0.3, 0.5] or 0..15 (integers "
+                    "0 to 15); strings as they are; none for None.",
+        epilog="TOML file: target = \"train\", out = \"sweep\", [fixed] p = 97, "
+               "[grid] seed = [0, 1], optimizer = [\"gd\", \"adamw\"]; also workers, "
+               "scheduler, max_models, batch. Flags override the file.")
+    parser.add_argument("target", nargs="?", choices=("train", "rfm", "analytic"),
+                        help="what each point runs: gk train, gk rfm or a width curve")
+    parser.add_argument("--config", type=Path, help="a TOML file describing the sweep")
+    parser.add_argument("--grid", action="append", default=[], metavar="NAME=VALUES",
+                        help="a swept argument and its values (repeat for more)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="an argument shared by every point (repeat for more)")
+    parser.add_argument("--out", type=Path, help="the sweep's folder")
+    parser.add_argument("--workers", type=int, help="processes running groups (default 1)")
+    parser.add_argument("--scheduler", help="address of a dask scheduler, tcp://host:8786")
+    parser.add_argument("--timeout", type=float, help="seconds to reach --scheduler (10)")
+    parser.add_argument("--max-models", type=int, help="most models per group (16)")
+    parser.add_argument("--batch", nargs="+", metavar="NAME",
+                        help="arguments a group may vary (default: all it can batch)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace another sweep in --out")
+    parser.add_argument("--plot", type=Path, help="also save the sweep's figure here")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _value(text: str):
+    """A command-line value: a TOML value (number, boolean, [list]), none, or the text."""
+    import tomllib
+
+    if text.lower() == "none":
+        return None
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _values(text: str) -> list:
+    """``0.3,0.5``, ``[0.3, 0.5]`` or ``0..15`` (integers, both ends included)."""
+    if ".." in text and all(part.strip().lstrip("-").isdigit() for part in text.split("..")):
+        first, last = (int(part) for part in text.split(".."))
+        return list(range(first, last + 1))
+    if text.startswith("["):
+        values = _value(text)
+        if isinstance(values, list):
+            return values
+    return [_value(part.strip()) for part in text.split(",") if part.strip()]
+
+
+def _assignments(items: list[str], flag: str, parse) -> dict:
+    pairs = {}
+    for item in items:
+        name, equals, text = item.partition("=")
+        if not equals or not name:
+            raise ValueError(f"{flag} {item!r} is not allowed; write NAME=VALUE")
+        pairs[name.strip().replace("-", "_")] = parse(text)
+    return pairs
+
+
+def _sweep_request(args: argparse.Namespace) -> dict:
+    """The sweep asked for: the TOML file's settings, overridden by the flags."""
+    import tomllib
+
+    request = {}
+    if args.config is not None:
+        try:
+            request = tomllib.loads(args.config.read_text())
+        except tomllib.TOMLDecodeError as error:
+            raise ValueError(f"--config {args.config}: not valid TOML ({error})") from None
+        known = ("target", "out", "grid", "configs", "fixed", "workers", "scheduler",
+                 "timeout", "max_models", "batch")
+        unknown = sorted(set(request) - set(known))
+        if unknown:
+            raise ValueError(f"--config {args.config}: unknown key(s) {', '.join(unknown)}; "
+                             f"allowed: {', '.join(known)}")
+    configs = request.pop("configs", None)
+    grid = {**request.get("grid", {}), **_assignments(args.grid, "--grid", _values)}
+    if configs is not None and grid:
+        raise ValueError("a grid (--grid, [grid]) and a list of configurations ([[configs]]) "
+                         "exclude each other; give one")
+    request["grid"] = grid if configs is None else configs
+    request["fixed"] = {**request.get("fixed", {}), **_assignments(args.set, "--set", _value)}
+    for name in ("target", "out", "workers", "scheduler", "timeout", "max_models", "batch"):
+        if getattr(args, name) is not None:
+            request[name] = getattr(args, name)
+    for name in ("target", "out"):
+        if request.get(name) is None:
+            raise ValueError(f"no {name} given; name it on the command line or in --config")
+    return request
+
+
+SWEEP_QUANTITIES = {
+    "grokking_time": "first step with test accuracy ≥ 0.99 after train accuracy reached 100%; "
+                     "NaN: not within the steps",
+    "accuracy": "of the analytic weights on all pairs"}
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    from gk import sweep
+    from gk.plot import sweep as plot_sweep
+    from gk.plot import sweep_quantity
+
+    request = _sweep_request(args)
+    if args.plot is not None and not args.plot.parent.is_dir():
+        raise ValueError(f"--plot {args.plot}: folder {args.plot.parent} does not exist")
+    fixed = request.pop("fixed")
+    cube = sweep.run(request.pop("target"), request.pop("grid"), request.pop("out"),
+                     overwrite=args.overwrite, progress=not args.no_progress, **request,
+                     **fixed)
+    values = sweep_quantity(cube)
+    table = values.to_dataframe()[values.name]
+    if "seed" in values.dims and values.ndim > 1:
+        table = table.unstack("seed")                       # one column per seed
+    print(f"{values.name} ({SWEEP_QUANTITIES.get(values.name, 'at the end')}):")
+    print(table.to_string(float_format=lambda x: f"{x:.4g}"))
+    if args.plot is not None:
+        plot_sweep(cube, path=args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def _run_plot(args: argparse.Namespace) -> int:
     from gk.io import open_run
-    from gk.plot import features, progress, trajectory
+    from gk.plot import features, progress, sweep, trajectory
 
-    ds = open_run(args.path)
     out = args.out or Path(args.path).with_suffix(".png")
+    if Path(args.path).is_dir():                       # a sweep's folder
+        from gk.sweep import open as open_sweep
+
+        sweep(open_sweep(args.path), x=args.x, hue=args.hue, quantity=args.quantity,
+              path=out)
+        print(f"wrote {out}")
+        return 0
+    ds = open_run(args.path)
     figures = {out: trajectory(ds, panels=args.panels)}  # every figure before any file
     if args.progress:
         figures[out.with_name(f"{out.stem}_progress{out.suffix}")] = progress(ds)
@@ -243,8 +376,9 @@ def parser() -> argparse.ArgumentParser:
     _add_run_command(commands, "rfm", RFMConfig, "run Recursive Feature Machines (seed 000)")
     _add_analytic(commands)
     _add_ntk(commands)
-    plot = commands.add_parser("plot", help="figure of a trajectory file")
-    plot.add_argument("path", type=Path, help="a .nc trajectory")
+    _add_sweep(commands)
+    plot = commands.add_parser("plot", help="figure of a trajectory file or a sweep's folder")
+    plot.add_argument("path", type=Path, help="a .nc trajectory or a sweep's folder")
     plot.add_argument("--out", type=Path, help="image file (default: PATH with .png)")
     plot.add_argument("--panels", nargs="+", choices=list(PANELS),
                       help="panels to draw (default: by the run's kind)")
@@ -253,6 +387,10 @@ def parser() -> argparse.ArgumentParser:
     plot.add_argument("--features", nargs="*", type=int, metavar="SNAPSHOT",
                       help="also draw the feature matrix M at these snapshots "
                            "(none given: first, middle, last) into PATH_features.png")
+    plot.add_argument("--x", help="sweep: the swept argument along the x axis")
+    plot.add_argument("--hue", help="sweep: the swept argument drawn as lines and rows")
+    plot.add_argument("--quantity", help="sweep: grokking_time (default), memorisation_time, "
+                                         "or a variable")
     commands.add_parser("info", help="version, backend, device and dtype")
     return main
 
@@ -261,14 +399,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gk`` command; returns the exit status."""
     args = parser().parse_args(argv)
     run = {"train": _run_train, "rfm": _run_rfm, "analytic": _run_analytic, "ntk": _run_ntk,
-           "plot": _run_plot, "info": _run_info}[args.command]
+           "sweep": _run_sweep, "plot": _run_plot, "info": _run_info}[args.command]
     try:
         backend.backend_name()  # GK_BACKEND, checked before any work
         return run(args)
     except (ValueError, TypeError, FileNotFoundError) as error:
         print(f"gk {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except (OSError, RuntimeError) as error:  # a full disk; GK_BACKEND=cupy without a GPU
+    except (OSError, RuntimeError, ImportError) as error:  # a full disk; no GPU; no dask
         print(f"gk {args.command}: error: {error}", file=sys.stderr)
         return 1
     except RunInterrupted as error:

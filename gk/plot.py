@@ -269,3 +269,111 @@ def width_curve(ds: xr.Dataset, path: str | os.PathLike | None = None):
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
+
+
+def sweep_quantity(cube: xr.Dataset, quantity: str | None = None) -> xr.DataArray:
+    """The value a sweep's figure shows at each point: ``grokking_time`` (default for network
+    and RFM sweeps), ``memorisation_time``, any variable without a time dim (e.g. a width
+    curve's ``accuracy``, the default there), or a logged one at its last time (``test_acc``)."""
+    from gk import measures
+
+    time_dims = [dim for dim in ("step", "iteration") if dim in cube.dims]
+    quantity = quantity or ("grokking_time" if time_dims else "accuracy")
+    if quantity == "grokking_time":
+        return measures.grokking_time(cube)
+    if quantity == "memorisation_time":
+        return measures.memorisation_time(cube)
+    if quantity not in cube.data_vars:
+        allowed = ["grokking_time", "memorisation_time", *cube.data_vars]
+        raise ValueError(f"quantity={quantity!r} is not in the cube; allowed: "
+                         f"{', '.join(allowed)}")
+    values = cube[quantity]
+    for dim in time_dims:
+        if dim in values.dims:
+            values = values.ffill(dim).isel({dim: -1}, drop=True)  # the last value logged
+    return values
+
+
+def sweep(cube: xr.Dataset, x: str | None = None, hue: str | None = None,
+          quantity: str | None = None, band: str = "seed",
+          path: str | os.PathLike | None = None):
+    """A sweep's result: ``quantity`` against the swept argument ``x``, one line per value of
+    ``hue`` (the median over ``band``, shaded from its smallest to its largest value), and
+    beside it a heat-map over (``x``, ``hue``) of the median. NaN (e.g. never grokked) is a
+    gap in a line and a grey cell.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        A sweep's cube (:func:`gk.sweep.open`).
+    x, hue : str, optional
+        Swept dims; by default the first numeric one and the next other one. Every other
+        swept dim but ``band`` must have one value (select it first: ``cube.sel(p=97)``).
+    quantity : str, optional
+        See :func:`sweep_quantity`.
+    band : str
+        The dim whose spread the band shows (the seeds).
+    """
+    values = sweep_quantity(cube, quantity)
+    x, hue = _sweep_axes(values, x, hue, band)
+    if band in values.dims:
+        low, median, high = (values.min(band), values.median(band), values.max(band))
+    else:
+        low = median = high = values
+    lines = [median] if hue is None else [median.sel({hue: h}) for h in median[hue].values]
+    fig, axes = plt.subplots(1, 1 if hue is None else 2, figsize=(11 if hue else 5.5, 4),
+                             squeeze=False)
+    ax = axes[0, 0]
+    for i, line in enumerate(lines):
+        label = None if hue is None else f"{hue} = {line[hue].item()}"
+        select = {} if hue is None else {hue: line[hue].item()}
+        ax.plot(line[x], line, marker="o", label=label)
+        ax.fill_between(line[x], low.sel(select), high.sel(select), alpha=0.2, color=f"C{i}")
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"{values.name} ({'median, range over ' + band if band in values.dims else ''})")
+    ax.grid(alpha=0.3)
+    if hue is not None:
+        ax.legend()
+        _heat_map(axes[0, 1], median.transpose(hue, x), values.name)
+    fig.suptitle(cube.attrs.get("title", ""))
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def _sweep_axes(values: xr.DataArray, x: str | None, hue: str | None,
+                band: str) -> tuple[str, str | None]:
+    """The x and hue dims of a sweep's figure, checked."""
+    dims = [dim for dim in values.dims if dim != band]
+    for name, given in (("x", x), ("hue", hue)):
+        if given is not None and given not in dims:
+            raise ValueError(f"{name}={given!r} is not a swept dim; allowed: {', '.join(dims)}")
+    if not dims:
+        raise ValueError(f"the sweep varies only {band!r}; nothing to draw against")
+    numeric = [dim for dim in dims if values[dim].dtype.kind in "iuf"]
+    x = x or (numeric or dims)[0]
+    hue = hue or next((dim for dim in dims if dim != x), None)
+    extra = [dim for dim in dims if dim not in (x, hue) and values.sizes[dim] > 1]
+    if extra:
+        raise ValueError(f"the cube also varies {', '.join(extra)}; select one value of each "
+                         f"first, e.g. cube.sel({extra[0]}={values[extra[0]].values[0]!r})")
+    return x, hue
+
+
+def _heat_map(ax, median: xr.DataArray, label: str) -> None:
+    """The median over (hue, x) as coloured cells with their values; NaN cells grey."""
+    data = np.ma.masked_invalid(np.asarray(median.squeeze(drop=True).transpose(*median.dims[:2])
+                                           .values, dtype=float))
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_bad("lightgrey")
+    image = ax.imshow(data, cmap=cmap, aspect="auto", origin="lower")
+    for (i, j), value in np.ndenumerate(data.filled(np.nan)):
+        ax.text(j, i, "—" if np.isnan(value) else f"{value:.3g}", ha="center", va="center",
+                fontsize=7, color="white" if np.isfinite(value) else "black")
+    for axis, dim in ((ax.xaxis, median.dims[1]), (ax.yaxis, median.dims[0])):
+        ticks = [str(v) for v in median[dim].values]
+        axis.set_ticks(range(len(ticks)), ticks)
+    ax.set_xlabel(median.dims[1])
+    ax.set_ylabel(median.dims[0])
+    ax.figure.colorbar(image, ax=ax, label=f"{label} (median)")

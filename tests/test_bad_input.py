@@ -31,6 +31,7 @@ import gk.mlp
 import gk.ntk
 import gk.plot
 import gk.rfm
+import gk.sweep
 import gk.tasks
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "bad_input.rst"
@@ -137,6 +138,20 @@ def run_file(**options) -> bytes:
         return path.read_bytes()
 
 
+def sweep(grid, target: str = "train", **options) -> Callable[[Path], object]:
+    """``gk.sweep.run`` of a tiny network (or ``target``) into ``sweep`` in the folder."""
+    small = {"train": {"p": 7, "width": 8, "steps": 2}, "rfm": {"p": 7, "iterations": 2},
+             "analytic": {"p": 7}}.get(target, {})
+    return lambda folder: gk.sweep.run(target, grid, folder / "sweep",
+                                       **{**small, **options}, progress=False)
+
+
+def sweep_command(*argv: str) -> Callable[[Path], object]:
+    """``gk sweep ARGV --out FOLDER/sweep``."""
+    return lambda folder: command("sweep", *argv, "--out", str(folder / "sweep"),
+                                  out=False)(folder)
+
+
 def truncated_file() -> bytes:
     """A trajectory file cut short, as a copy interrupted half-way leaves it."""
     return run_file()[:4000]
@@ -168,6 +183,7 @@ def open_run(name: str) -> Callable[[Path], object]:
 
 T, R = "gk.mlp.train", "gk.rfm.run"
 V, TE = ValueError, TypeError
+S = "gk.sweep.run"
 
 CASES: list[Case] = [
     # gk.mlp.train
@@ -419,6 +435,68 @@ CASES: list[Case] = [
     Case("gk.io.open_run", "a .partial that is not netCDF", open_run("run.nc"), V,
          ("path=", "run.nc.partial", "not a netCDF file"),
          inputs=(("run.nc.partial", NOT_NETCDF),)),
+    # gk.sweep
+    Case(S, "grid={}", sweep({}), V, ("grid={}", "empty", "at least one argument")),
+    Case(S, "grid=[]", sweep([]), V, ("grid=[]", "empty", "at least one configuration")),
+    Case(S, "grid={'sed': [0, 1]}", sweep({"sed": [0, 1]}), V,
+         ("'sed'", "not taken by target 'train'", "allowed:", "seed", "train_fraction")),
+    Case(S, "grid={'seed': 3}", sweep({"seed": 3}), TE, ("grid['seed']=3", "list of values")),
+    Case(S, "grid={'seed': []}", sweep({"seed": []}), V, ("grid['seed']=[]", "at least one")),
+    Case(S, "grid={'lr': [0.1, -1]}", sweep({"lr": [0.1, -1]}), V,
+         ("sweep point 1", "lr=-1", "finite and > 0")),
+    Case(S, "grid={'optimizer': ['gd', 'sgd']}", sweep({"optimizer": ["gd", "sgd"]}), V,
+         ("sweep point 1", "'sgd'", "adamw")),
+    Case(S, "fixed seed=[0, 1]", sweep({"lr": [0.1]}, seed=[0, 1]), V,
+         ("seed=[0, 1]", "one model", "in the grid")),
+    Case(S, "seed both swept and fixed", sweep({"seed": [0, 1]}, seed=2), V,
+         ("'seed'", "both swept and fixed", "one place")),
+    Case(S, "op=<function>", sweep({"seed": [0]}, op=lambda a, b: a + b), TE,
+         ("op=<function", "not allowed in a sweep", "numbers, strings")),
+    Case(S, "target='sgd'", sweep({"seed": [0]}, target="sgd"), V,
+         ("target='sgd'", "not a sweep target", "train, rfm, analytic")),
+    Case(S, "max_models=0", sweep({"seed": [0]}, max_models=0), V,
+         ("max_models=0", "≥ 1")),
+    Case(S, "batch=('optimizer',)", sweep({"seed": [0]}, batch=("optimizer",)), V,
+         ("batch=('optimizer',)", "'optimizer'", "allowed: seed, train_fraction")),
+    Case(S, "workers=0", sweep({"seed": [0]}, workers=0), V, ("workers=0", "≥ 1")),
+    Case(S, "workers=2 with a scheduler", sweep({"seed": [0]}, workers=2,
+                                                 scheduler="tcp://127.0.0.1:9"), V,
+         ("workers=2", "scheduler='tcp://127.0.0.1:9'", "exclude each other")),
+    Case(S, "timeout=0", sweep({"seed": [0]}, scheduler="tcp://127.0.0.1:9", timeout=0), V,
+         ("timeout=0", "> 0")),
+    Case(S, "out in a missing folder", lambda folder: gk.sweep.run(
+        "train", {"seed": [0]}, folder / "no" / "sweep", p=7, progress=False), V,
+         ("out=", "does not exist")),
+    Case(S, "out is a file", lambda folder: gk.sweep.run(
+        "train", {"seed": [0]}, folder / "run.nc", p=7, progress=False), V,
+         ("out=", "run.nc", "is a file", "writes a folder"), inputs=(("run.nc", NOT_NETCDF),)),
+    Case(S, "rfm grid={'kernel': ['cubic']}", sweep({"kernel": ["cubic"]}, "rfm"), V,
+         ("sweep point 0", "'cubic'", "quadratic")),
+    Case(S, "analytic grid={'activation': ['relux']}",
+         sweep({"activation": ["relux"]}, "analytic"), V,
+         ("sweep point 0", "'relux'", "quadratic")),
+    Case(S, "analytic grid={'widths': [8]}", sweep({"widths": [8]}, "analytic"), V,
+         ("'widths'", "not taken by target 'analytic'", "width, activation, seed")),
+    Case("gk.sweep.open", "a folder without a sweep", lambda folder: gk.sweep.open(folder),
+         FileNotFoundError, ("holds no sweep", "sweep.json")),
+    Case("gk sweep", "--grid seed", sweep_command("train", "--grid", "seed"), CommandError,
+         ("--grid 'seed'", "NAME=VALUE")),
+    Case("gk sweep", "--grid sed=0,1", sweep_command("train", "--grid", "sed=0,1"),
+         CommandError, ("'sed'", "not taken by target 'train'", "allowed:")),
+    Case("gk sweep", "no target", sweep_command("--grid", "seed=0,1"), CommandError,
+         ("no target given", "--config")),
+    Case("gk sweep", "--set lr=-1", sweep_command("train", "--grid", "seed=0..1", "--set",
+                                                  "lr=-1"), CommandError,
+         ("lr=-1", "finite and > 0")),
+    Case("gk sweep", "--config (not TOML)", sweep_command("--config", "grid.toml"),
+         CommandError, ("--config grid.toml", "not valid TOML"),
+         inputs=(("grid.toml", text("grid = [[")),)),
+    Case("gk sweep", "--config with an unknown key", sweep_command("--config", "grid.toml"),
+         CommandError, ("--config grid.toml", "unknown key(s) seeds", "allowed: target"),
+         inputs=(("grid.toml", text("target = 'train'\nseeds = [1]\n")),)),
+    Case("gk.measures.grokking_time", "threshold=1.5",
+         lambda folder: gk.measures.grokking_time(network_run(), threshold=1.5), V,
+         ("threshold=1.5", "(0, 1]")),
     Case("gk plot", "a text file", command("plot", "run.nc", out=False), CommandError,
          ("path=", "run.nc", "not a netCDF file"), inputs=(("run.nc", NOT_NETCDF),)),
     Case("gk plot", "a netCDF file gk did not write", command("plot", "run.nc", out=False),
