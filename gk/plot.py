@@ -330,10 +330,17 @@ def sweep(cube: xr.Dataset, x: str | None = None, hue: str | None = None,
         ax.plot(line[x], line, marker="o", label=label)
         ax.fill_between(line[x], low.sel(select), high.sel(select), alpha=0.2, color=f"C{i}")
     ax.set_xlabel(x)
-    ax.set_ylabel(f"{values.name} ({'median, range over ' + band if band in values.dims else ''})")
+    ax.set_ylabel(str(values.name).replace("_", " "))
+    ticks = values[x].values
+    if ticks.dtype.kind in "iuf":               # every swept value on the axis, even if NaN
+        margin = 0.05 * (ticks.max() - ticks.min() or 1)
+        ax.set_xlim(ticks.min() - margin, ticks.max() + margin)
+        if len(ticks) <= 12:
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.grid(alpha=0.3)
-    if hue is not None:
-        ax.legend()
+    if hue is not None or band in values.dims:
+        ax.legend(title=f"median, band: range over {band}" if band in values.dims else None,
+                  fontsize=8, title_fontsize=8)
         _heat_map(axes[0, 1], median.transpose(hue, x), values.name)
     fig.suptitle(cube.attrs.get("title", ""))
     fig.tight_layout()
@@ -369,7 +376,7 @@ def _heat_map(ax, median: xr.DataArray, label: str) -> None:
     cmap.set_bad("lightgrey")
     image = ax.imshow(data, cmap=cmap, aspect="auto", origin="lower")
     for (i, j), value in np.ndenumerate(data.filled(np.nan)):
-        ax.text(j, i, "—" if np.isnan(value) else f"{value:.3g}", ha="center", va="center",
+        ax.text(j, i, "—" if np.isnan(value) else f"{value:.4g}", ha="center", va="center",
                 fontsize=7, color="white" if np.isfinite(value) else "black")
     for axis, dim in ((ax.xaxis, median.dims[1]), (ax.yaxis, median.dims[0])):
         ticks = [str(v) for v in median[dim].values]

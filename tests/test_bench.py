@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CPU_BENCHMARKS = ["limits", "train_step", "ensemble", "rfm_iteration", "ntk_gram", "scaling"]
+CPU_BENCHMARKS = ["limits", "train_step", "ensemble", "sweep", "rfm_iteration", "ntk_gram",
+                  "scaling"]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,8 @@ def test_quick_run_writes_one_record_of_every_benchmark_in_order(quick_run):
 def test_every_comparison_has_positive_times_ratios_and_a_hardware_fraction(quick_run):
     record, markdown, _ = quick_run
     rows = comparisons(record)
-    assert {name for name, _ in rows} == {"train_step", "ensemble", "rfm_iteration", "ntk_gram"}
+    assert {name for name, _ in rows} == {"train_step", "ensemble", "sweep", "rfm_iteration",
+                                            "ntk_gram"}
     for name, row in rows:
         assert row["gk_s"] > 0 and all(t > 0 for t in row["gk_runs"]), (name, row["case"])
         assert row["hardware_fraction"] > 0 and row["bare_s"] > 0, (name, row["case"])

@@ -137,3 +137,13 @@ def test_rfm_large_quick_runs_the_iterative_solver(tmp_path):
     assert float(ds.test_acc[-1, 0]) >= 0.9
     assert "predicted peak memory of the solve, solver='cholesky'" in printed
     assert printed.count("\n") > 12 and "VmHWM" in printed
+
+
+def test_phase_diagram_quick_finds_where_each_optimizer_groks(tmp_path):
+    out = run_example("phase_diagram.py", "--out-dir", str(tmp_path))
+    assert "gd: every seed groks within 1500 steps for α ≥ 0.9" in out
+    assert (tmp_path / "phase_diagram_quick.png").stat().st_size > 0
+    for optimizer in ("gd", "momentum", "adamw"):
+        assert (tmp_path / "phase_diagram_quick" / optimizer / "sweep.json").exists()
+    again = run_example("phase_diagram.py", "--out-dir", str(tmp_path))  # read back, not rerun
+    assert again == out
