@@ -2,7 +2,8 @@
 
 Submodules: :mod:`gk.backend`, :mod:`gk.tasks`, :mod:`gk.fourier`, :mod:`gk.losses`,
 :mod:`gk.optim`, :mod:`gk.mlp`, :mod:`gk.ntk`, :mod:`gk.analytic`, :mod:`gk.kernels`,
-:mod:`gk.rfm`, :mod:`gk.measures`, :mod:`gk.io`, :mod:`gk.config`, :mod:`gk.plot` and
+:mod:`gk.rfm`, :mod:`gk.measures`, :mod:`gk.io`, :mod:`gk.config`, :mod:`gk.sweep`
+(with :mod:`gk.engines`), :mod:`gk.plot` and
 :mod:`gk.cli` (the last two are imported when first used: ``import gk.plot``).
 """
 
@@ -21,8 +22,9 @@ from gk import (  # noqa: E402
     ntk,
     optim,
     rfm,
+    sweep,
     tasks,
 )
 
 __all__ = ["__version__", "analytic", "backend", "config", "fourier", "io", "kernels", "losses",
-           "measures", "mlp", "ntk", "optim", "rfm", "tasks"]
+           "measures", "mlp", "ntk", "optim", "rfm", "sweep", "tasks"]

@@ -31,11 +31,10 @@ from tqdm.auto import tqdm
 
 from gk.config import check_number
 
+# A group to run: the sweep's target, the call's arguments and the file it writes.
 Task = tuple[str, dict[str, Any], str]
-"""A group to run: the sweep's target, the call's arguments and the file it writes."""
-
+# A group's file and the error that stopped it.
 Failure = tuple[str, BaseException]
-"""A group's file and the error that stopped it."""
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "NUMBA_NUM_THREADS")
