@@ -3,9 +3,9 @@
 ``gk.sweep.run`` groups the points that share an array program into ensembles (a leading
 model axis). The peer is the same sweep with ``max_models=1``: every seed its own run and
 its own file, as a loop over ``gk.mlp.train`` would do. Both write their files, so the
-times are the sweep's whole wall time. Cases: p = 23 with 16 seeds, where a step's
-products are small and per-step costs dominate, and p = 97 with 4 seeds, where the products
-dominate (N = 512, α = 0.5, full-batch GD, a row logged every 50 steps). The floor is the
+times are the sweep's whole wall time. Cases: p = 23 with 16 seeds at N = 64, 128 and 512,
+from per-step costs dominating to products dominating, and p = 97, N = 512 with 4 seeds,
+where the products dominate (α = 0.5, full-batch GD, a row logged every 50 steps). The floor is the
 three n·N·p products of every model and step, bare and batched.
 """
 
@@ -39,7 +39,7 @@ class Case:
     log_every: int = 50
 
 
-CASES = (Case(23, 16, 500), Case(97, 4, 100))
+CASES = (Case(23, 16, 500, 64), Case(23, 16, 500, 128), Case(23, 16, 500), Case(97, 4, 100))
 QUICK_CASES = (Case(11, 4, 20, 32, 10),)
 
 
@@ -75,7 +75,7 @@ def measure(case: Case, options: Options) -> dict[str, Any]:
     runs = alternate({"ensembles": timing(case.seeds), "single": timing(1),
                       "floor": lambda: floor_seconds(case)}, options.repeats)
     difference = float(np.max(np.abs(finals[case.seeds] - finals[1])))
-    return comparison(f"p = {case.p}, {case.seeds} seeds", "s/sweep", runs["ensembles"],
+    return comparison(f"p = {case.p}, N = {case.width}, {case.seeds} seeds", "s/sweep", runs["ensembles"],
                       {ONE_AT_A_TIME: runs["single"]}, runs["floor"], **asdict(case),
                       final_train_loss_difference=difference)
 

@@ -432,19 +432,28 @@ def loss_and_grads(params: Params, operands: tuple[Any, ...], labels: Any, weigh
     return total, _scaled_backward(params, cache, cG, workspace)
 
 
-def _chunks(params: Params, operands: tuple[Any, ...], chunk: int):
+CHUNK_VALUES = 2**21
+"""Values in one (M, rows, N) array of a chunked evaluation (16 MiB in float64): the rows
+per chunk shrink as the models grow, so an ensemble's evaluation stays in memory that the
+allocator reuses instead of fresh pages at every chunk."""
+
+
+def _chunks(params: Params, operands: tuple[Any, ...], chunk: int | None):
     """Yield ``(rows, f)`` for consecutive slices of the shared inputs ``operands`` (each
-    (n,)): the batched outputs f (M, rows, outputs) on ``chunk`` inputs at a time."""
+    (n,)): the batched outputs f (M, rows, outputs) on ``chunk`` inputs at a time (None: as
+    many as :data:`CHUNK_VALUES` allows), h and z reused from chunk to chunk."""
     xp = array_namespace(params.W1)
     batch = params.as_batch()
     M = batch.W1.shape[0]
+    chunk = chunk or max(1, CHUNK_VALUES // (M * batch.width))
+    workspace = Workspace()
     for start in range(0, len(operands[0]), chunk):
         rows = slice(start, start + chunk)
         yield rows, forward(batch, *(xp.broadcast_to(x[rows], (M, len(x[rows])))
-                                     for x in operands))[0]
+                                     for x in operands), workspace=workspace)[0]
 
 
-def outputs(params: Params, operands: tuple[Any, ...], chunk: int = 4096) -> Any:
+def outputs(params: Params, operands: tuple[Any, ...], chunk: int | None = None) -> Any:
     """Outputs (M, n, outputs) of every model on the shared inputs ``operands`` (each (n,)),
     ``chunk`` inputs at a time (e.g. the logits on all p² pairs for seed 003's ablations)."""
     xp = array_namespace(params.W1)
@@ -467,7 +476,7 @@ def score(f: Any, labels: Any, loss: str = "mse", tolerance: float | None = None
 
 
 def metrics(params: Params, operands: tuple[Any, ...], labels: Any, loss: str = "mse",
-            tolerance: float | None = None, chunk: int = 4096) -> tuple[Any, Any]:
+            tolerance: float | None = None, chunk: int | None = None) -> tuple[Any, Any]:
     """:func:`score` of every example, the outputs formed ``chunk`` examples at a time.
 
     ``operands`` (each (n,)) and ``labels`` are shared by all models. Returns two (M, n)
