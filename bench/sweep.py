@@ -75,9 +75,9 @@ def measure(case: Case, options: Options) -> dict[str, Any]:
     runs = alternate({"ensembles": timing(case.seeds), "single": timing(1),
                       "floor": lambda: floor_seconds(case)}, options.repeats)
     difference = float(np.max(np.abs(finals[case.seeds] - finals[1])))
-    return comparison(f"p = {case.p}, N = {case.width}, {case.seeds} seeds", "s/sweep", runs["ensembles"],
-                      {ONE_AT_A_TIME: runs["single"]}, runs["floor"], **asdict(case),
-                      final_train_loss_difference=difference)
+    return comparison(f"p = {case.p}, N = {case.width}, {case.seeds} seeds", "s/sweep",
+                      runs["ensembles"], {ONE_AT_A_TIME: runs["single"]}, runs["floor"],
+                      **asdict(case), final_train_loss_difference=difference)
 
 
 def run(options: Options) -> dict[str, Any]:
