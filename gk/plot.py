@@ -338,7 +338,7 @@ def sweep(cube: xr.Dataset, x: str | None = None, hue: str | None = None,
         if len(ticks) <= 12:
             ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.grid(alpha=0.3)
-    if hue is not None or band in values.dims:
+    if hue is not None:
         ax.legend(title=f"median, band: range over {band}" if band in values.dims else None,
                   fontsize=8, title_fontsize=8)
         _heat_map(axes[0, 1], median.transpose(hue, x), values.name)

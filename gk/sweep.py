@@ -204,7 +204,9 @@ def _json_value(name: str, value: Any) -> Any:
         return [_json_value(name, v) for v in value]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    raise TypeError(f"{name}={value!r} is not allowed in a sweep; its arguments must be "
+    shown = f"<function {value.__name__}>" if callable(value) and hasattr(value, "__name__") \
+        else repr(value)
+    raise TypeError(f"{name}={shown} is not allowed in a sweep; its arguments must be "
                     "numbers, strings, booleans, None or lists of them (an op by name)")
 
 
