@@ -256,6 +256,12 @@ def plan(target_name: str, grid: Mapping[str, Sequence] | Sequence[Mapping[str, 
         except (TypeError, ValueError) as error:
             raise type(error)(f"sweep point {i} {point}: {error}") from None
     values = [{name: _label(config[name]) for name in swept} for config in resolved]
+    seen: dict[str, int] = {}
+    for i, point in enumerate(values):
+        first = seen.setdefault(json.dumps(point, sort_keys=True), i)
+        if first != i:
+            raise ValueError(f"sweep points {first} and {i} are the same run {point}; give "
+                             "each configuration once")
     dims = {name: _unique(v[name] for v in values) for name in swept}
     groups = _groups(spec, fixed, points, resolved, values, batch, max_models)
     return Plan(spec.name, fixed, dims, values, groups)

@@ -446,6 +446,8 @@ CASES: list[Case] = [
          ("sweep point 1", "lr=-1", "finite and > 0")),
     Case(S, "grid={'optimizer': ['gd', 'sgd']}", sweep({"optimizer": ["gd", "sgd"]}), V,
          ("sweep point 1", "'sgd'", "adamw")),
+    Case(S, "the same point twice", sweep([{"seed": 1}, {"seed": 1, "lr": None}]), V,
+         ("sweep points 0 and 1", "the same run", "each configuration once")),
     Case(S, "fixed seed=[0, 1]", sweep({"lr": [0.1]}, seed=[0, 1]), V,
          ("seed=[0, 1]", "one model", "in the grid")),
     Case(S, "seed both swept and fixed", sweep({"seed": [0, 1]}, seed=2), V,
