@@ -68,18 +68,19 @@ def engine(workers: int = 1, scheduler: Any = None, timeout: float = 10.0
     ImportError
         For a scheduler without dask.distributed installed.
     """
+    def runner(finished: Callable[[list[Task]], Iterator]) -> Execute:
+        return lambda tasks, total, progress: _collect(finished(tasks), total, len(tasks),
+                                                       progress)
+
     if scheduler is None:
-        yield lambda tasks, total, progress: _collect(
-            _sequential(tasks) if workers == 1 else _pool(tasks, workers), total, len(tasks),
-            progress)
+        yield runner(_sequential if workers == 1 else lambda tasks: _pool(tasks, workers))
         return
     if workers != 1:
         raise ValueError(f"workers={workers} and scheduler={scheduler!r} exclude each other: "
                          "a dask cluster has its own workers")
     client, owned = connect(scheduler, timeout)
     try:
-        yield lambda tasks, total, progress: _collect(_dask(tasks, client), total, len(tasks),
-                                                      progress)
+        yield runner(lambda tasks: _dask(tasks, client))
     finally:
         if owned:
             client.close()

@@ -316,6 +316,8 @@ def sweep(cube: xr.Dataset, x: str | None = None, hue: str | None = None,
     """
     values = sweep_quantity(cube, quantity)
     x, hue = _sweep_axes(values, x, hue, band)
+    values = values.squeeze([dim for dim in values.dims if dim not in (x, hue, band)],
+                            drop=True)          # the other dims hold one value each
     if band in values.dims:
         low, median, high = (values.min(band), values.median(band), values.max(band))
     else:
@@ -358,20 +360,20 @@ def _sweep_axes(values: xr.DataArray, x: str | None, hue: str | None,
             raise ValueError(f"{name}={given!r} is not a swept dim; allowed: {', '.join(dims)}")
     if not dims:
         raise ValueError(f"the sweep varies only {band!r}; nothing to draw against")
-    numeric = [dim for dim in dims if values[dim].dtype.kind in "iuf"]
-    x = x or (numeric or dims)[0]
-    hue = hue or next((dim for dim in dims if dim != x), None)
-    extra = [dim for dim in dims if dim not in (x, hue) and values.sizes[dim] > 1]
+    varied = [dim for dim in dims if values.sizes[dim] > 1] or dims
+    numeric = [dim for dim in varied if values[dim].dtype.kind in "iuf"]
+    x = x or (numeric or varied)[0]
+    hue = hue or next((dim for dim in varied if dim != x), None)
+    extra = [dim for dim in varied if dim not in (x, hue) and values.sizes[dim] > 1]
     if extra:
         raise ValueError(f"the cube also varies {', '.join(extra)}; select one value of each "
-                         f"first, e.g. cube.sel({extra[0]}={values[extra[0]].values[0]!r})")
+                         f"first, e.g. cube.sel({extra[0]}={values[extra[0]].values[0].item()!r})")
     return x, hue
 
 
 def _heat_map(ax, median: xr.DataArray, label: str) -> None:
     """The median over (hue, x) as coloured cells with their values; NaN cells grey."""
-    data = np.ma.masked_invalid(np.asarray(median.squeeze(drop=True).transpose(*median.dims[:2])
-                                           .values, dtype=float))
+    data = np.ma.masked_invalid(np.asarray(median.values, dtype=float))
     cmap = plt.get_cmap("viridis").copy()
     cmap.set_bad("lightgrey")
     image = ax.imshow(data, cmap=cmap, aspect="auto", origin="lower")

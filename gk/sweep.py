@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from gk import __version__, io
+from gk import __version__, checkpoint, io
 from gk.config import check_int
 
 MANIFEST = "sweep.json"
@@ -78,16 +78,11 @@ def _resolve_config(config_class: type) -> Callable[[dict[str, Any]], dict[str, 
     return resolve
 
 
-def _train_group(arguments: dict[str, Any], out: str) -> None:
-    from gk.mlp.train import train
-
-    train(**arguments, out=out, resume=True)
-
-
-def _rfm_group(arguments: dict[str, Any], out: str) -> None:
-    from gk.rfm import run
-
-    run(**arguments, out=out, resume=True)
+def _resuming(run: Callable[..., Any]) -> Callable[[dict[str, Any], str], None]:
+    """A group's ``run`` writing ``out``, resumed if it was interrupted."""
+    def execute(arguments: dict[str, Any], out: str) -> None:
+        run(**arguments, out=out, resume=True)
+    return execute
 
 
 ANALYTIC_LISTS = {"width": "widths", "activation": "activations", "seed": "seeds"}
@@ -120,15 +115,16 @@ def _analytic_group(arguments: dict[str, Any], out: str) -> None:
 
 def targets() -> dict[str, Target]:
     """The targets a sweep can run, by name."""
-    from gk.mlp.train import TrainConfig
+    from gk.mlp.train import TrainConfig, train
     from gk.rfm import RFMConfig
+    from gk.rfm import run as run_rfm
 
     fields = lambda cls: tuple(f.name for f in dataclasses.fields(cls))  # noqa: E731
     return {
         "train": Target("train", fields(TrainConfig), TrainConfig.PER_MODEL,
-                        _resolve_config(TrainConfig), _train_group, "step"),
+                        _resolve_config(TrainConfig), _resuming(train), "step"),
         "rfm": Target("rfm", fields(RFMConfig), RFMConfig.PER_MODEL,
-                      _resolve_config(RFMConfig), _rfm_group, "iteration"),
+                      _resolve_config(RFMConfig), _resuming(run_rfm), "iteration"),
         "analytic": Target("analytic", tuple(ANALYTIC_DEFAULTS), tuple(ANALYTIC_LISTS),
                            _resolve_analytic, _analytic_group, None, product=True),
     }
@@ -365,9 +361,9 @@ def run(target_name: str, grid: Mapping[str, Sequence] | Sequence[Mapping[str, A
 
     sweep = plan(target_name, grid, fixed, max_models, batch)
     check_int("workers", workers, 1)
-    folder = _check_folder(out, sweep, overwrite)
+    folder, replaced = _check_folder(out, sweep, overwrite)
     with engines.engine(workers, scheduler, timeout) as execute:
-        _prepare_folder(folder, sweep, overwrite)
+        _prepare_folder(folder, sweep, replaced)
         tasks = [(sweep.target, group.arguments, str(folder / group.file))
                  for group in sweep.groups if not (folder / group.file).exists()]
         failures = execute(tasks, len(sweep.groups), progress)
@@ -378,8 +374,10 @@ def run(target_name: str, grid: Mapping[str, Sequence] | Sequence[Mapping[str, A
     return open(folder)
 
 
-def _check_folder(out: str | os.PathLike, sweep: Plan, overwrite: bool) -> Path:
-    """The sweep's folder, checked before anything is written."""
+def _check_folder(out: str | os.PathLike, sweep: Plan, overwrite: bool
+                  ) -> tuple[Path, dict | None]:
+    """The sweep's folder, checked before anything is written, and the plan of another
+    sweep there that ``overwrite`` replaces (None if there is none)."""
     folder = Path(out)
     if not folder.parent.is_dir():
         raise ValueError(f"out={str(out)!r}: folder {str(folder.parent)!r} does not exist")
@@ -390,12 +388,13 @@ def _check_folder(out: str | os.PathLike, sweep: Plan, overwrite: bool) -> Path:
         if folder.exists() and any(folder.iterdir()) and not overwrite:
             raise ValueError(f"out={str(out)!r} is a folder that holds no sweep but other "
                              "files; give an empty or new folder")
-        return folder
-    differences = _plan_differences(_read_manifest(folder), sweep.manifest())
+        return folder, None
+    recorded = _read_manifest(folder)
+    differences = _plan_differences(recorded, sweep.manifest())
     if differences and not overwrite:
         raise ValueError(f"out={str(out)!r} holds another sweep ({'; '.join(differences)}); "
                          "give another folder, or overwrite=True (--overwrite) to replace it")
-    return folder
+    return folder, recorded if differences else None
 
 
 def _plan_differences(recorded: dict, planned: dict) -> list[str]:
@@ -406,17 +405,16 @@ def _plan_differences(recorded: dict, planned: dict) -> list[str]:
             if recorded.get(key) != json.loads(json.dumps(planned[key]))]
 
 
-def _prepare_folder(folder: Path, sweep: Plan, overwrite: bool) -> None:
-    """Create the folder, replace another sweep's files if ``overwrite``, write the plan."""
+def _prepare_folder(folder: Path, sweep: Plan, replaced: dict | None) -> None:
+    """Create the folder, delete the files of the ``replaced`` sweep, write the plan."""
     folder.mkdir(exist_ok=True)
-    manifest = folder / MANIFEST
-    if manifest.exists() and _plan_differences(_read_manifest(folder), sweep.manifest()):
-        for group in _read_manifest(folder)["groups"]:      # overwrite=True was checked
-            for suffix in ("", io.PARTIAL_SUFFIX, ".checkpoint.npz"):
-                (folder / f"{group['file']}{suffix}").unlink(missing_ok=True)
+    for group in (replaced or {}).get("groups", []):
+        path = folder / group["file"]
+        for file in (path, io.partial_path(path), checkpoint.checkpoint_path(path)):
+            file.unlink(missing_ok=True)
     temporary = folder / f"{MANIFEST}.tmp"
     temporary.write_text(json.dumps(sweep.manifest(), indent=1))
-    os.replace(temporary, manifest)
+    os.replace(temporary, folder / MANIFEST)
 
 
 def _read_manifest(folder: Path) -> dict[str, Any]:
