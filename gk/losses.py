@@ -96,3 +96,18 @@ def weighted_loss_and_gradient(f: Any, labels: Any, weights: Any, loss: str = "m
     ell, G = per_sample_loss(f, labels, loss)
     G *= (weights * scale)[..., None]
     return (ell * weights).sum(axis=1), G
+
+
+def score(f: Any, labels: Any, loss: str = "mse", tolerance: float | None = None
+          ) -> tuple[Any, Any]:
+    """Loss and correctness of outputs f (M, n, outputs) against labels shared by all models.
+
+    An example is correct when argmax f = c (classes), or when every output is within
+    ``tolerance`` of its real target. Returns two (M, n) arrays.
+    """
+    xp = array_namespace(f)
+    target = xp.broadcast_to(labels, (f.shape[0], *labels.shape))
+    losses = per_sample_loss(f, target, loss)[0]
+    if tolerance is None:
+        return losses, f.argmax(axis=-1) == target
+    return losses, (xp.abs(f - target) < tolerance).all(axis=-1)

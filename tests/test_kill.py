@@ -29,8 +29,7 @@ checkpoints, so that kills land in both."""
 
 CHILD = """
 import sys
-import gk.checkpoint, gk.cli, gk.io
-train = sys.modules["gk.mlp.train"]
+import gk.checkpoint, gk.cli, gk.io, gk.training
 
 def say(text):
     sys.stdout.write(text + "\\n")
@@ -47,11 +46,11 @@ def instrument(owner, name, before, after):
 
 instrument(gk.io.TrajectoryWriter, "sync", "flush", "flushed")
 instrument(gk.checkpoint, "save", "checkpoint", "checkpointed")
-is_log_step = train._is_log_step
+is_log_step = gk.training.is_log_step
 def started(step, config):
     say(f"step {step}")
     return is_log_step(step, config)
-train._is_log_step = started
+gk.training.is_log_step = started
 sys.exit(gk.cli.main(sys.argv[1:]))
 """
 

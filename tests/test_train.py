@@ -11,7 +11,8 @@ import xarray as xr
 
 import gk
 from gk import io, mlp, tasks
-from gk.mlp.train import Batches, TrainConfig
+from gk.mlp.train import TrainConfig
+from gk.training import Batches
 
 SMALL = dict(p=11, width=16, steps=30, log_every=5, snapshot_every=10, lr=1.0)
 

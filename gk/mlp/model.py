@@ -28,7 +28,7 @@ from gk import backend
 from gk._kernels import FUSED_ACTIVATIONS, hidden_layer_cpu, hidden_layer_gradient_cpu
 from gk.backend import array_namespace, erf, scatter_add_rows
 from gk.config import check_int, check_number
-from gk.losses import check_loss, per_sample_loss, weighted_loss_and_gradient
+from gk.losses import check_loss, score, weighted_loss_and_gradient
 from gk.tasks import Task, Triples
 
 
@@ -458,21 +458,6 @@ def outputs(params: Params, operands: tuple[Any, ...], chunk: int | None = None)
     ``chunk`` inputs at a time (e.g. the logits on all p² pairs for seed 003's ablations)."""
     xp = array_namespace(params.W1)
     return xp.concatenate([f for _, f in _chunks(params, operands, chunk)], axis=1)
-
-
-def score(f: Any, labels: Any, loss: str = "mse", tolerance: float | None = None
-          ) -> tuple[Any, Any]:
-    """Loss and correctness of outputs f (M, n, outputs) against labels shared by all models.
-
-    An example is correct when argmax f = c (classes), or when every output is within
-    ``tolerance`` of its real target. Returns two (M, n) arrays.
-    """
-    xp = array_namespace(f)
-    target = xp.broadcast_to(labels, (f.shape[0], *labels.shape))
-    losses = per_sample_loss(f, target, loss)[0]
-    if tolerance is None:
-        return losses, f.argmax(axis=-1) == target
-    return losses, (xp.abs(f - target) < tolerance).all(axis=-1)
 
 
 def metrics(params: Params, operands: tuple[Any, ...], labels: Any, loss: str = "mse",

@@ -10,12 +10,11 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from tqdm.auto import tqdm
 
-from gk import backend, checkpoint, io
+from gk import backend, checkpoint, io, training
 from gk.config import RunConfig, check_int, check_number, configure
 from gk.fourier import ipr
-from gk.losses import check_loss
+from gk.losses import check_loss, score
 from gk.measures import check_fourier_task, check_key_frequencies, check_measures
 from gk.mlp.model import (
     Params,
@@ -26,11 +25,10 @@ from gk.mlp.model import (
     loss_and_grads,
     metrics,
     outputs,
-    score,
 )
 from gk.mlp.model import init as init_params
 from gk.mlp.probes import MEASURES, Probes
-from gk.optim import Hyper, check_optimizer, init_state, model_norm, update
+from gk.optim import check_optimizer, model_norm
 from gk.tasks import (
     Split,
     Task,
@@ -240,59 +238,6 @@ class TrainConfig(RunConfig):
         return values
 
 
-class Batches:
-    """Training examples of every model, as padded (M, n) arrays on the backend.
-
-    Full batch: each model's whole training set, padded to the longest with weight 0.
-    Minibatches: ``batch_size`` pairs per model per step, drawn without replacement from a
-    permutation that is redrawn (from ``rng((seed, 2))``) when the model's epoch ends; the
-    last batch of an epoch may be short, and is padded.
-    """
-
-    def __init__(self, task: Task | Triples, splits: list[Split], batch_size: int | None,
-                 dtype: Any):
-        self.task, self.splits, self.batch_size, self.dtype = task, splits, batch_size, dtype
-        self.generators = [backend.rng((split.seed, 2)) for split in splits]
-        self.orders = [np.empty(0, dtype=np.int64) for _ in splits]
-        if batch_size is None:
-            self.full = self._arrays([split.train for split in splits])
-
-    def _arrays(self, indices: list[np.ndarray]) -> tuple[tuple, Any, Any]:
-        width = max(len(i) for i in indices)
-        padded = np.zeros((len(indices), width), dtype=np.int64)
-        weights = np.zeros((len(indices), width))
-        for m, rows in enumerate(indices):
-            padded[m, : len(rows)] = rows
-            weights[m, : len(rows)] = 1 / len(rows)
-        operands = tuple(backend.asarray(x) for x in self.task.operands(padded))
-        labels = self.task.labels(padded)
-        labels = backend.asarray(labels, dtype=None if labels.dtype.kind == "i" else self.dtype)
-        return operands, labels, backend.asarray(weights, dtype=self.dtype)
-
-    def state(self) -> tuple[dict[str, np.ndarray], list[dict]]:
-        """The minibatch orders left (arrays) and generator states (JSON) of a checkpoint."""
-        orders = {f"batches.order.{m}": order for m, order in enumerate(self.orders)}
-        return orders, [generator.bit_generator.state for generator in self.generators]
-
-    def restore(self, arrays: dict[str, np.ndarray], generators: list[dict]) -> None:
-        """Continue from :meth:`state`."""
-        self.orders = [arrays[f"batches.order.{m}"] for m in range(len(self.splits))]
-        for generator, state in zip(self.generators, generators, strict=True):
-            generator.bit_generator.state = state
-
-    def next(self) -> tuple[tuple, Any, Any]:
-        """``(operands, labels, weights)`` for the next step."""
-        if self.batch_size is None:
-            return self.full
-        batch = []
-        for m, split in enumerate(self.splits):
-            if len(self.orders[m]) == 0:
-                self.orders[m] = self.generators[m].permutation(split.train)
-            batch.append(self.orders[m][: self.batch_size])
-            self.orders[m] = self.orders[m][self.batch_size:]
-        return self._arrays(batch)
-
-
 class Evaluator:
     """Train and test metrics of every model on all examples, reduced on the device."""
 
@@ -331,14 +276,6 @@ class Evaluator:
         }
         stacked = backend.to_numpy(xp.stack([v.astype(xp.float64) for v in rows.values()]))
         return dict(zip(rows, stacked, strict=True))  # one device-to-host copy per log step
-
-
-def _is_log_step(step: int, config: TrainConfig) -> bool:
-    return step % config.log_every == 0 or step == config.steps
-
-
-def _is_snapshot_step(step: int, config: TrainConfig) -> bool:
-    return step % config.snapshot_every == 0 or step == config.steps
 
 
 def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = None,
@@ -398,51 +335,31 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
     check_fourier_task(config.measures, task)
     evaluator = Evaluator(task, splits, config.loss, config.dtype)
     probes = Probes(config.measures, task, evaluator.operands, evaluator.is_train, config)
-    loop = _Loop(config, task, splits, probes)
+    loop = _Loop(config, task, splits, evaluator, probes)
     dims = {"neuron": config.width, "input": loop.params.W1.shape[-1],
             "output": loop.params.W2.shape[1]}
-    with checkpoint.Control(out, checkpoint_seconds) as control, io.Recorder(
-            "step", config, task, evaluator.is_train, dims, out, start.overwrite,
-            start.checkpoint, sync_seconds) as recorder:
-        first = 0 if start.checkpoint is None else loop.restore(start.checkpoint, recorder)
-        with np.errstate(over="ignore", invalid="ignore"):
-            recorder.status, last = _run(loop, evaluator, recorder, control, first, progress)
-            if recorder.status != "interrupted":
-                for name, values in probes.series().items():
-                    recorder.write_series(name, values)
-    control.raise_if_stopped("step", last)
-    if out is not None:
-        checkpoint.remove(out)
-    return recorder.dataset()
+    return training.execute(loop, task, evaluator.is_train, dims, out, start, progress,
+                            checkpoint_seconds, sync_seconds)
 
 
-class _Loop:
-    """What a training run carries from step to step, and saves in a checkpoint: the
-    parameters, the optimizer's state, the minibatch generators and the probes' memory.
-    Models that diverged are held where they stopped."""
+class _Loop(training.Loop):
+    """The network's step: the gradients of the next batch (with the AGOP penalty's, if
+    any), the metrics and measures of a log step, the weights of a snapshot."""
 
     def __init__(self, config: TrainConfig, task: Task | Triples, splits: list[Split],
-                 probes: Probes):
-        xp = backend.namespace()
-        self.config, self.probes = config, probes
+                 evaluator: Evaluator, probes: Probes):
         operands = len(task.operands([0]))
         outputs = config.p if config.task == "pairs" else 1
         self.params = init_params(config.p, config.width, list(config.per_model("seed")),
                                   config.activation, config.init_scale, config.dtype,
                                   config.parametrisation, operands, outputs)
-        self.arrays = {"W1": self.params.W1, "W2": self.params.W2}
-        self.state = init_state(config.optimizer, self.arrays)
-        self.batches = Batches(task, splits, config.batch_size, config.dtype)
+        super().__init__(config, {"W1": self.params.W1, "W2": self.params.W2},
+                         training.Batches(task, splits, config.batch_size, config.dtype),
+                         probes, config.linf)
+        self.evaluator = evaluator
         self.workspace = Workspace()
-        as_array = lambda name: xp.asarray(config.per_model(name), dtype=config.dtype)  # noqa
-        self.hyper = Hyper(as_array("lr"), as_array("weight_decay"),
-                           xp.full(config.n_models, config.linf, dtype=config.dtype)
-                           if config.linf else None)
-        self.held_models = np.empty(0, dtype=np.int64)
-        self.held: dict[str, tuple[Any, Any]] = {}
 
     def gradients(self) -> dict[str, Any]:
-        """The next batch's gradients (with the AGOP penalty's, if any)."""
         config = self.config
         operands, labels, weights = self.batches.next()
         _, grads = loss_and_grads(self.params, operands, labels, weights, config.loss,
@@ -453,78 +370,17 @@ class _Loop:
                 grads[key] += config.agop_penalty * value
         return grads
 
-    def update(self, grads: dict[str, Any], step: int) -> None:
-        """Optimizer step ``step`` (1-based); held models keep their weights."""
-        config = self.config
-        update(config.optimizer, self.arrays, grads, self.state, self.hyper, step,
-               config.momentum, config.betas, config.eps)
-        for key, (models, values) in self.held.items():
-            self.arrays[key][models] = values
+    def measure(self, step: int, grads: dict[str, Any]) -> dict[str, np.ndarray]:
+        params, probes = self.params, self.probes
+        logits = (outputs(params, self.evaluator.operands)
+                  if probes.needs_logits(step) else None)
+        row = self.evaluator(params, grads, logits)
+        row.update(probes(step, params, logits))
+        return row
 
-    def hold(self, models: np.ndarray) -> None:
-        """Stop updating ``models`` (indices) from now on."""
-        if len(models) == 0:
-            return
-        self.held_models = np.union1d(self.held_models, models).astype(np.int64)
-        index = backend.asarray(self.held_models)
-        self.held = {key: (index, value[index].copy()) for key, value in self.arrays.items()}
-
-    def checkpoint(self, step: int, recorder: io.Recorder) -> checkpoint.Checkpoint:
-        """The run's state at the start of ``step``."""
-        arrays = {f"params.{key}": backend.to_numpy(value) for key, value in self.arrays.items()}
-        arrays.update({f"optimizer.{key}": backend.to_numpy(value)
-                       for key, value in self.state.items()})
-        orders, generators = self.batches.state()
-        probe_arrays, measured = self.probes.state()
-        return checkpoint.Checkpoint(
-            step, recorder.n_rows, recorder.n_snapshots, self.config.to_json(),
-            {**arrays, **orders, **probe_arrays},
-            {"generators": generators, "measured": measured, "recorder": recorder.state()})
-
-    def restore(self, saved: checkpoint.Checkpoint, recorder: io.Recorder) -> int:
-        """Continue from ``saved``; return the step to start at."""
-        for key, value in self.arrays.items():
-            value[...] = backend.asarray(saved.arrays[f"params.{key}"])
-        for key, value in self.state.items():
-            value[...] = backend.asarray(saved.arrays[f"optimizer.{key}"])
-        self.batches.restore(saved.arrays, saved.meta["generators"])
-        self.probes.restore(saved.arrays, saved.meta["measured"])
-        self.hold(np.flatnonzero(recorder.diverged >= 0))
-        return saved.time
-
-
-def _run(loop: _Loop, evaluator: Evaluator, recorder: io.Recorder,
-         control: checkpoint.Control, first: int, progress: bool) -> tuple[str, int]:
-    """Train from step ``first``; return how the run ended and the step it ended at."""
-    config, params, probes = loop.config, loop.params, loop.probes
-    bar = tqdm(total=config.steps, initial=first, disable=not progress, unit="step",
-               dynamic_ncols=True)
-    with bar:
-        for step in range(first, config.steps + 1):
-            if step > first and control.due():
-                recorder.sync()
-                control.save(loop.checkpoint(step, recorder))
-                if control.stop_signal is not None:
-                    return "interrupted", step
-            grads = loop.gradients()
-            if _is_log_step(step, config):
-                logits = (outputs(params, evaluator.operands)
-                          if probes.needs_logits(step) else None)
-                row = evaluator(params, grads, logits)
-                row.update(probes(step, params, logits))
-                loop.hold(recorder.log(step, row))
-                if _is_snapshot_step(step, config):
-                    recorder.snapshot(step, {"W1": (params.W1, ("neuron", "input")),
-                                             "W2": (params.W2, ("output", "neuron"))})
-                bar.set_postfix(train_acc=f"{row['train_acc'][0]:.3f}",
-                                test_acc=f"{row['test_acc'][0]:.3f}", refresh=False)
-                bar.update(step - bar.n)
-                if recorder.all_diverged():
-                    return "diverged", step
-            if step == config.steps:
-                return "complete", step
-            loop.update(grads, step + 1)
-    return "complete", config.steps
+    def snapshot(self) -> dict[str, tuple[Any, tuple[str, ...]]]:
+        return {"W1": (self.params.W1, ("neuron", "input")),
+                "W2": (self.params.W2, ("output", "neuron"))}
 
 
 def load_params(source: xr.Dataset | str | os.PathLike, step: int | None = None) -> Params:
