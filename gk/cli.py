@@ -1,7 +1,8 @@
 """The ``gk`` command (also ``python -m gk``).
 
-``gk train`` has one flag per field of :class:`gk.mlp.train.TrainConfig` and ``gk rfm`` one
-per field of :class:`gk.rfm.RFMConfig` (``--train-fraction`` for ``train_fraction``, and so
+``gk train`` has one flag per field of :class:`gk.mlp.train.TrainConfig`, ``gk transformer``
+one per field of :class:`gk.transformer.train.TransformerConfig` and ``gk rfm`` one per field
+of :class:`gk.rfm.RFMConfig` (``--train-fraction`` for ``train_fraction``, and so
 on); per-model fields take several values.
 """
 
@@ -117,6 +118,12 @@ def _run_train(args: argparse.Namespace) -> int:
     from gk.mlp.train import TrainConfig, train
 
     return _run_model(args, TrainConfig, train)
+
+
+def _run_transformer(args: argparse.Namespace) -> int:
+    from gk.transformer.train import TransformerConfig, train
+
+    return _run_model(args, TransformerConfig, train)
 
 
 def _run_rfm(args: argparse.Namespace) -> int:
@@ -370,9 +377,12 @@ def parser() -> argparse.ArgumentParser:
     main.add_argument("--version", action="version", version=f"gk {__version__}")
     from gk.mlp.train import TrainConfig
     from gk.rfm import RFMConfig
+    from gk.transformer.train import TransformerConfig
 
     commands = main.add_subparsers(dest="command", required=True)
     _add_run_command(commands, "train", TrainConfig, "train two-layer networks (seed 001)")
+    _add_run_command(commands, "transformer", TransformerConfig,
+                     "train transformers (seed 003; attention-only: seed 001, App. E)")
     _add_run_command(commands, "rfm", RFMConfig, "run Recursive Feature Machines (seed 000)")
     _add_analytic(commands)
     _add_ntk(commands)
@@ -398,8 +408,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gk`` command; returns the exit status."""
     args = parser().parse_args(argv)
-    run = {"train": _run_train, "rfm": _run_rfm, "analytic": _run_analytic, "ntk": _run_ntk,
-           "sweep": _run_sweep, "plot": _run_plot, "info": _run_info}[args.command]
+    run = {"train": _run_train, "transformer": _run_transformer, "rfm": _run_rfm,
+           "analytic": _run_analytic, "ntk": _run_ntk, "sweep": _run_sweep, "plot": _run_plot,
+           "info": _run_info}[args.command]
     try:
         backend.backend_name()  # GK_BACKEND, checked before any work
         return run(args)

@@ -69,9 +69,10 @@ LONG_NAMES: dict[str, str] = {
     "test_acc": "accuracy on the test pairs",
     "w1_norm": "Frobenius norm of W1",
     "w2_norm": "Frobenius norm of W2",
+    "weight_norm": "Euclidean norm of all of the model's weights",
     "grad_norm": "Euclidean norm of the loss gradient over all parameters",
-    "ipr": "mean inverse participation ratio IPR_2 of the rows of W1 (RFM: of M_t), "
-           "seed 001 eq. 28",
+    "ipr": "mean inverse participation ratio IPR_2 of the rows of W1 (RFM: of M_t; "
+           "transformer: of the columns of W_E over the p operand tokens), seed 001 eq. 28",
     "diverged_at_step": "first logged step (RFM: iteration) at which the model's loss, "
                         "weight norms or gradient norm were not finite; -1 if never. The "
                         "model is not updated after it",
@@ -79,6 +80,9 @@ LONG_NAMES: dict[str, str] = {
                         "norm reached +-inf (overflow of the run's dtype); -1 if never",
     "W1": "first-layer weights",
     "W2": "read-out weights",
+    "W_E": "token embedding, one row per token (transformer)",
+    "W_pos": "position embedding, one row per position (transformer)",
+    "W_U": "unembedding, residual stream to logits (transformer)",
     "ntk_distance": "relative Frobenius distance of the NTK on the probe set from step 0",
     "ntk_alignment": "alignment of the NTK on the probe set with the probe's targets",
     "iteration": "RFM iterations done before this one (M_0 = I at iteration 0)",
@@ -102,6 +106,22 @@ LONG_NAMES: dict[str, str] = {
                        "|(K + lambda I) alpha_c - y_c| / |y_c|",
 }
 """``long_name`` of every variable gk writes; new measures add their names here."""
+
+LAYER_LONG_NAMES = {
+    "W_Q": "query weights, the heads side by side", "W_K": "key weights, the heads side by side",
+    "W_V": "value weights, the heads side by side", "W_O": "attention output weights",
+    "W_in": "MLP input weights", "b_in": "MLP input bias", "W_out": "MLP output weights",
+    "b_out": "MLP output bias"}
+"""``long_name`` of a transformer layer's weights, ``L{layer}_{name}``."""
+
+
+def long_name(name: str) -> str:
+    """The ``long_name`` of variable ``name`` (:data:`LONG_NAMES`, or a transformer layer's
+    weight ``L0_W_Q``); the name itself if gk has none."""
+    layer, _, weight = name.partition("_")
+    if layer[:1] == "L" and layer[1:].isdigit() and weight in LAYER_LONG_NAMES:
+        return f"layer {layer[1:]} {LAYER_LONG_NAMES[weight]} (transformer)"
+    return LONG_NAMES.get(name, name)
 
 UNITS = {name: "1" for name in (
     "train_acc", "test_acc", "train_fraction", "ipr", "agop_alignment", "circulant_deviation",
@@ -289,7 +309,7 @@ class TrajectoryWriter:
             return self.nc[name]
         variable = self.nc.createVariable(name, dtype, dims, chunksizes=chunks,
                                           zlib=compress, complevel=4, fill_value=fill)
-        variable.long_name = LONG_NAMES.get(name, name)
+        variable.long_name = long_name(name)
         if name in UNITS:
             variable.units = UNITS[name]
         return variable
@@ -746,7 +766,7 @@ class Recorder:
             attrs["history"] = "\n".join(self.history)
         ds = xr.Dataset(data_vars, coords, attrs)
         for name in ds.variables:
-            ds[name].attrs["long_name"] = LONG_NAMES.get(name, name)
+            ds[name].attrs["long_name"] = long_name(name)
             if name in UNITS:
                 ds[name].attrs["units"] = UNITS[name]
         return ds

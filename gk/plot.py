@@ -20,9 +20,10 @@ from gk.tasks import discrete_log  # noqa: E402
 PANELS = {
     "loss": ("loss", (("train_loss", "train"), ("test_loss", "test")), True),
     "accuracy": ("accuracy", (("train_acc", "train"), ("test_acc", "test")), False),
-    "norms": ("weight norm", (("w1_norm", "‖W1‖"), ("w2_norm", "‖W2‖")), False),
+    "norms": ("weight norm", (("w1_norm", "‖W1‖"), ("w2_norm", "‖W2‖"),
+                              ("weight_norm", "‖θ‖")), False),
     "grad_norm": ("gradient norm", (("grad_norm", "‖∇L‖"),), True),
-    "ipr": ("IPR₂ of W1", (("ipr", "IPR"),), False),
+    "ipr": ("IPR₂ of W1 (transformer: W_E)", (("ipr", "IPR"),), False),
     "circulant_deviation": ("circulant deviation D(C)", (("circulant_deviation", "D"),), True),
     "agop_alignment": ("alignment ρ(M_t, M*)", (("agop_alignment", "ρ"),), False),
 }
@@ -86,7 +87,7 @@ def trajectory(ds: xr.Dataset, panels: Sequence[str] | None = None,
 
 
 METRICS = ("train_loss", "test_loss", "train_acc", "test_acc", "w1_norm", "w2_norm",
-           "grad_norm", "jitter")
+           "weight_norm", "grad_norm", "jitter")
 """Logged variables that are not progress measures (:func:`progress` leaves them out)."""
 
 
