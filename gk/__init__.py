@@ -1,9 +1,9 @@
 """gk: a toolkit for research on grokking.
 
 Submodules: :mod:`gk.backend`, :mod:`gk.tasks`, :mod:`gk.fourier`, :mod:`gk.losses`,
-:mod:`gk.optim`, :mod:`gk.mlp`, :mod:`gk.ntk`, :mod:`gk.analytic`, :mod:`gk.kernels`,
-:mod:`gk.rfm`, :mod:`gk.measures`, :mod:`gk.io`, :mod:`gk.config`, :mod:`gk.sweep`
-(with :mod:`gk.engines`), :mod:`gk.plot` and
+:mod:`gk.optim`, :mod:`gk.mlp`, :mod:`gk.transformer` (both trained by :mod:`gk.training`),
+:mod:`gk.ntk`, :mod:`gk.analytic`, :mod:`gk.kernels`, :mod:`gk.rfm`, :mod:`gk.measures`,
+:mod:`gk.io`, :mod:`gk.config`, :mod:`gk.sweep` (with :mod:`gk.engines`), :mod:`gk.plot` and
 :mod:`gk.cli` (the last two are imported when first used: ``import gk.plot``).
 """
 
@@ -24,7 +24,8 @@ from gk import (  # noqa: E402
     rfm,
     sweep,
     tasks,
+    transformer,
 )
 
 __all__ = ["__version__", "analytic", "backend", "config", "fourier", "io", "kernels", "losses",
-           "measures", "mlp", "ntk", "optim", "rfm", "sweep", "tasks"]
+           "measures", "mlp", "ntk", "optim", "rfm", "sweep", "tasks", "transformer"]

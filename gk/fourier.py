@@ -316,16 +316,45 @@ def key_frequencies(logits: Any, p: int, count: int | None = None,
     return _strongest(power, count, fraction, "logits")
 
 
+def frequency_power(W1: Any, p: int) -> np.ndarray:
+    """Power of one model's first-layer (embedding) weights at each frequency k of Z_p
+    (seed 003 reads its key frequencies off these norms of W_E's Fourier components).
+
+    ``power[k] = Σ_neurons Σ_operands |W̃[k]|² + |W̃[p−k]|²`` for k = 1..⌊(p−1)/2⌋ (cos and
+    sin of frequency k together; for even p the last one, k = p/2, is not a wave pair and is
+    left out) and ``power[0]`` the constant's, with W̃ = :func:`input_spectrum`. By
+    Parseval the powers add up to ‖W1‖² for odd p.
+
+    Parameters
+    ----------
+    W1 : array, shape (N, k·p)
+        One model's first layer, operand blocks of p columns each (the transformer's
+        ``W_E[:p].T``).
+    p : int
+
+    Returns
+    -------
+    numpy.ndarray, shape (⌊(p−1)/2⌋ + 1,)
+    """
+    check_int("p", p, 3)
+    shape = getattr(W1, "shape", None)
+    if shape is None or len(shape) != 2 or shape[-1] % p or shape[-1] == 0:
+        raise ValueError(f"W1 has shape {shape}; it must be one model's (N, k·p) weights "
+                         f"with p={p} columns per operand")
+    spectrum = input_spectrum(W1, p).reshape(shape[0], -1, p)
+    power = to_numpy((array_namespace(W1).abs(spectrum) ** 2).sum(axis=(0, 1)))
+    top = (p - 1) // 2
+    return np.concatenate([power[:1], power[1:top + 1] + power[p - top:][::-1]])
+
+
 def key_frequencies_from_weights(W1: Any, p: int, count: int | None = None,
                                  fraction: float = 0.9) -> np.ndarray:
     """Key frequencies of a model read from its first-layer (embedding) weights (seed 003,
     the norms of the Fourier components of W_E).
 
-    Rule: each k in 1..⌊(p−1)/2⌋ is scored by the squared norm of the weights' Fourier
-    coefficients at ±k, ``Σ_neurons Σ_operands |W̃[k]|² + |W̃[p−k]|²`` with W̃ =
-    :func:`input_spectrum` (cos and sin of frequency k together); the constant (k = 0) is not
-    a candidate. Then, as in :func:`key_frequencies`, the ``count`` strongest or the fewest
-    that reach ``fraction`` of the summed scores, strongest first.
+    Rule: each k in 1..⌊(p−1)/2⌋ is scored by :func:`frequency_power` (the constant, k = 0,
+    is not a candidate). Then, as in :func:`key_frequencies`, the ``count`` strongest or the
+    fewest that reach ``fraction`` of the summed scores, strongest first.
 
     Parameters
     ----------
@@ -339,13 +368,4 @@ def key_frequencies_from_weights(W1: Any, p: int, count: int | None = None,
     -------
     numpy.ndarray of int
     """
-    check_int("p", p, 3)
-    shape = getattr(W1, "shape", None)
-    if shape is None or len(shape) != 2 or shape[-1] % p or shape[-1] == 0:
-        raise ValueError(f"W1 has shape {shape}; it must be one model's (N, k·p) weights "
-                         f"with p={p} columns per operand")
-    spectrum = input_spectrum(W1, p).reshape(shape[0], -1, p)
-    power = to_numpy((array_namespace(W1).abs(spectrum) ** 2).sum(axis=(0, 1)))
-    top = (p - 1) // 2
-    paired = power[1:top + 1] + power[p - top:][::-1]
-    return _strongest(paired, count, fraction, "W1")
+    return _strongest(frequency_power(W1, p)[1:], count, fraction, "W1")

@@ -387,3 +387,75 @@ def _heat_map(ax, median: xr.DataArray, label: str) -> None:
     ax.set_xlabel(median.dims[1])
     ax.set_ylabel(median.dims[0])
     ax.figure.colorbar(image, ax=ax, label=f"{label} (median)")
+
+
+def transformer(params, sequence: str = "a b =", model: int = 0,
+                path: str | os.PathLike | None = None, title: str | None = None):
+    """Seed 003's views of a trained transformer's circuit, for one model.
+
+    Top row: the Fourier power of the embedding of the p operand tokens at each frequency
+    (:func:`gk.fourier.frequency_power`; the key frequencies stand out) and the power of the
+    2-D DFT over (a, b) of the last layer's MLP activations at the read-out position, summed
+    over neurons, the constant term left out (:func:`gk.fourier.logits_dft2`; seed 001,
+    App. E.1, Fig. 11). Bottom row: each head's attention from the read-out position to the
+    token a, over all pairs (a, b).
+
+    Parameters
+    ----------
+    params : gk.transformer.Params
+        Weights, e.g. :func:`gk.transformer.train.load_params` of a run.
+    sequence : str
+        The run's input format.
+    model : int
+        Which model of the batch.
+    path : path-like, optional
+        Where to save the figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from gk import backend
+    from gk.fourier import frequency_power, logits_dft2
+    from gk.transformer.model import attention_pattern, mlp_activations, sequence_tokens
+
+    count = params.arrays["W_E"].shape[0]
+    if isinstance(model, bool) or not isinstance(model, (int, np.integer)) or not (
+            0 <= model < count):
+        raise ValueError(f"model={model!r} is out of range; params hold {count} model(s)")
+    one, p = params.model(model), params.p
+    xp = backend.namespace()
+    a, b = np.divmod(np.arange(p * p), p)
+    tokens = sequence_tokens(sequence, p, xp.asarray(a), xp.asarray(b))
+    heads = params.n_heads
+    fig = plt.figure(figsize=(3.2 * max(heads, 3), 6.4))
+    grid = fig.add_gridspec(2, max(heads, 3))
+    power = frequency_power(one.arrays["W_E"][0, :p].T, p)
+    ax = fig.add_subplot(grid[0, : max(heads, 3) // 2 + 1])
+    ax.bar(np.arange(len(power)), power / power.sum())
+    ax.set_xlabel("frequency k")
+    ax.set_ylabel("share of ‖W_E‖²")
+    ax.set_title("embedding spectrum")
+    if params.mlp:
+        spectrum = logits_dft2(mlp_activations(one, tokens), p)[0]
+        grid_power = backend.to_numpy((xp.abs(spectrum) ** 2).sum(axis=0))
+        grid_power[0, 0] = 0             # the neurons' means, which would hide the rest
+        ax = fig.add_subplot(grid[0, max(heads, 3) // 2 + 1:])
+        image = ax.imshow(grid_power, cmap="viridis")
+        fig.colorbar(image, ax=ax, fraction=0.046)
+        ax.set_xlabel("frequency of b")
+        ax.set_ylabel("frequency of a")
+        ax.set_title("MLP activations, 2-D DFT power (no constant)")
+    pattern = backend.to_numpy(attention_pattern(one, tokens, layer=params.layers - 1))
+    for head in range(heads):
+        ax = fig.add_subplot(grid[1, head])
+        ax.imshow(pattern[0, :, head, -1, 0].reshape(p, p), cmap="magma", vmin=0,
+                  vmax=1 if params.attention == "softmax" else None)
+        ax.set_title(f"head {head}: attention to a")
+        ax.set_xlabel("b")
+        ax.set_ylabel("a")
+    fig.suptitle(title or f"transformer, p = {p}")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig

@@ -118,6 +118,8 @@ def targets() -> dict[str, Target]:
     from gk.mlp.train import TrainConfig, train
     from gk.rfm import RFMConfig
     from gk.rfm import run as run_rfm
+    from gk.transformer.train import TransformerConfig
+    from gk.transformer.train import train as train_transformer
 
     fields = lambda cls: tuple(f.name for f in dataclasses.fields(cls))  # noqa: E731
     return {
@@ -127,6 +129,9 @@ def targets() -> dict[str, Target]:
                       _resolve_config(RFMConfig), _resuming(run_rfm), "iteration"),
         "analytic": Target("analytic", tuple(ANALYTIC_DEFAULTS), tuple(ANALYTIC_LISTS),
                            _resolve_analytic, _analytic_group, None, product=True),
+        "transformer": Target("transformer", fields(TransformerConfig),
+                              TransformerConfig.PER_MODEL, _resolve_config(TransformerConfig),
+                              _resuming(train_transformer), "step"),
     }
 
 

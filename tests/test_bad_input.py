@@ -33,6 +33,7 @@ import gk.plot
 import gk.rfm
 import gk.sweep
 import gk.tasks
+import gk.transformer.train
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "bad_input.rst"
 REGENERATE = "python tests/test_bad_input.py"
@@ -102,6 +103,13 @@ def train(**options) -> Callable[[Path], object]:
     """``gk.mlp.train`` with a small task, writing to ``run.nc`` in the case's folder."""
     return lambda folder: gk.mlp.train(**{"p": 7, "width": 8, "steps": 2, **options},
                                        out=folder / "run.nc")
+
+
+def transformer(**options) -> Callable[[Path], object]:
+    """``gk.transformer.train.train`` with a small task, writing to ``run.nc``."""
+    return lambda folder: gk.transformer.train.train(
+        **{"p": 7, "d_model": 8, "n_heads": 2, "d_mlp": 8, "steps": 2, **options},
+        out=folder / "run.nc")
 
 
 def rfm(**options) -> Callable[[Path], object]:
@@ -184,6 +192,7 @@ def open_run(name: str) -> Callable[[Path], object]:
 T, R = "gk.mlp.train", "gk.rfm.run"
 V, TE = ValueError, TypeError
 S = "gk.sweep.run"
+TF = "gk.transformer.train"
 
 CASES: list[Case] = [
     # gk.mlp.train
@@ -496,6 +505,24 @@ CASES: list[Case] = [
     Case("gk sweep", "--config with an unknown key", sweep_command("--config", "grid.toml"),
          CommandError, ("--config grid.toml", "unknown key(s) seeds", "allowed: target"),
          inputs=(("grid.toml", text("target = 'train'\nseeds = [1]\n")),)),
+    # gk.transformer.train
+    Case(TF, "d_model=10, n_heads=4", transformer(d_model=10, n_heads=4), V,
+         ("d_model=10", "n_heads=4", "divisible", "one of [1, 2, 5, 10]")),
+    Case(TF, "n_heads=0", transformer(n_heads=0), V, ("n_heads", "0", "≥ 1")),
+    Case(TF, "d_mlp=0", transformer(d_mlp=0), V, ("d_mlp", "0", "≥ 1")),
+    Case(TF, "d_model=-8", transformer(d_model=-8), V, ("d_model", "-8", "≥ 1")),
+    Case(TF, "layers=0", transformer(layers=0), V, ("layers", "0", "≥ 1")),
+    Case(TF, "sequence='a + b ='", transformer(sequence="a + b ="), V,
+         ("sequence='a + b ='", "'a b ='", "'a op b ='")),
+    Case(TF, "loss='cross_entropy', dtype='float16'", transformer(dtype="float16"), V,
+         ("loss='cross_entropy'", "dtype='float16'", "float32 or float64")),
+    Case(TF, "attention='sparse'", transformer(attention="sparse"), V,
+         ("attention='sparse'", "'softmax', 'linear'")),
+    Case(TF, "measures=['nfm_correlation']", transformer(measures=["nfm_correlation"]), V,
+         ("nfm_correlation", "the transformer has no", "restricted_loss")),
+    Case("gk transformer", "--d-model 10 --n-heads 4",
+         command("transformer", "--d-model", "10", "--n-heads", "4", "--steps", "2"),
+         CommandError, ("d_model=10", "n_heads=4", "divisible")),
     Case("gk.measures.grokking_time", "threshold=1.5",
          lambda folder: gk.measures.grokking_time(network_run(), threshold=1.5), V,
          ("threshold=1.5", "(0, 1]")),

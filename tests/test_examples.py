@@ -147,3 +147,26 @@ def test_phase_diagram_quick_finds_where_each_optimizer_groks(tmp_path):
         assert (tmp_path / "phase_diagram_quick" / optimizer / "sweep.json").exists()
     again = run_example("phase_diagram.py", "--out-dir", str(tmp_path))  # read back, not rerun
     assert again == out
+
+
+def test_nanda_progress_quick_groks_and_finds_key_frequencies(tmp_path):
+    out = run_example("nanda_progress.py", "--out-dir", str(tmp_path))
+    assert "test accuracy ≥ 99% from step" in out
+    assert "key frequencies from the logits: [6, 8]" in out
+    for suffix in (".nc", ".png", "_circuit.png"):
+        assert (tmp_path / f"nanda_progress_quick{suffix}").stat().st_size > 0
+    ds = io.open_run(tmp_path / "nanda_progress_quick.nc")
+    assert float(ds.test_acc[-1, 0]) >= 0.99
+    assert float(ds.train_acc.sel(step=200)[0]) == 1.0
+
+
+def test_attention_heads_quick_fits_more_of_the_training_set_with_more_heads(tmp_path):
+    out = run_example("attention_heads.py", "--out-dir", str(tmp_path))
+    assert (tmp_path / "attention_heads_quick.png").stat().st_size > 0
+    lines = {line[:18].strip(): line[18:] for line in out.splitlines()
+             if "layer" in line[:18] and ":" not in line}
+    assert set(lines) == {"linear, 1 layer", "softmax, 1 layer", "linear, 2 layers",
+                          "softmax, 2 layers"}
+    for cells in lines.values():
+        train = [float(cell.split("/")[0]) for cell in cells.split("  ") if "/" in cell]
+        assert len(train) == 3 and train[-1] > train[0]

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from gk.fourier import input_spectrum, ipr
 
@@ -40,3 +41,18 @@ def test_spectrum_matches_explicit_dft_sum():
     basis = np.exp(-2j * np.pi * np.outer(n, n) / p) / np.sqrt(p)
     expected = np.concatenate([W1[:, :p] @ basis.T, W1[:, p:] @ basis.T], axis=1)
     np.testing.assert_allclose(input_spectrum(W1, p), expected, atol=1e-12)
+
+
+def test_frequency_power_holds_all_of_the_weights_and_finds_a_wave():
+    from gk.fourier import frequency_power, key_frequencies_from_weights
+
+    p = 13
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((5, p))
+    power = frequency_power(W, p)
+    assert power.shape == (7,)
+    assert power.sum() == pytest.approx((W**2).sum(), rel=1e-12)   # Parseval, odd p
+    wave = np.outer(rng.standard_normal(4), np.cos(2 * np.pi * 3 * np.arange(p) / p + 0.4))
+    power = frequency_power(wave, p)
+    assert power[3] == pytest.approx(power.sum(), rel=1e-12)
+    assert list(key_frequencies_from_weights(wave + 1e-3 * W[:4], p, count=1)) == [3]

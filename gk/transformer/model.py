@@ -1,9 +1,10 @@
 """The transformer of seed 003 (Nanda et al.) and the attention-only networks of seed 001,
 App. E, with hand-written gradients.
 
-The input is the sequence ``a b =`` of T = 3 tokens (a, b ∈ Z_p and "=" the token p), or
-``a op b =`` (T = 4, "op" the token p + 1); the model predicts c = op(a, b) from the last
-position. With d = d_model, H heads of size d_h = d/H and positions t = 0..T−1::
+The input is the sequence ``a b =`` of T = 3 tokens (a, b ∈ Z_p and "=" the token p),
+``a op b =`` (T = 4, "op" the token p + 1) or ``a b`` (T = 2); the model predicts
+c = op(a, b) from the last position. With d = d_model, H heads of size d_h = d/H and positions
+t = 0..T−1::
 
     x_t = W_E[token_t] + W_pos[t]                                   embedding
     per layer:
@@ -43,8 +44,11 @@ from gk.config import check_choice, check_int
 from gk.losses import check_loss, weighted_loss_and_gradient
 
 SEQUENCES: dict[str, tuple[str, ...]] = {"a b =": ("a", "b", "="),
-                                         "a op b =": ("a", "op", "b", "=")}
-"""Supported input formats: the tokens of each position ("=" is token p, "op" token p + 1)."""
+                                         "a op b =": ("a", "op", "b", "="), "a b": ("a", "b")}
+"""Supported input formats: the tokens of each position ("=" is token p, "op" token p + 1).
+The read-out is always at the last position. With ``a b`` it is b's own position, so a
+one-layer model's query depends on b: with ``a b =`` the query of "=" is the same for every
+pair, and one layer of linear attention can only add a function of a to one of b."""
 
 ATTENTIONS = ("softmax", "linear")
 """``softmax``: A = softmax(q kᵀ/√d_h) over the allowed keys. ``linear``: A = q kᵀ/√d_h on
@@ -489,6 +493,7 @@ def attention_pattern(params: Params, tokens: Any, layer: int = 0,
 def check_loss_dtype(loss: str, dtype: Any) -> None:
     """Raise for a loss that cannot be trained in ``dtype`` (cross-entropy in float16)."""
     check_loss(loss)
-    if loss == "cross_entropy" and np.dtype(dtype) == np.float16:
-        raise ValueError("loss='cross_entropy' with dtype='float16' is not allowed: its "
-                         "log-softmax over p classes loses the loss; use float32 or float64")
+    if loss == "cross_entropy" and str(dtype) == "float16":
+        raise ValueError(f"loss='cross_entropy' with dtype={dtype!r} is not allowed: float16 "
+                         "cannot hold the small losses of a fitted model (its smallest step "
+                         "near 1 is 1e-3); use float32 or float64")

@@ -131,8 +131,8 @@ class TransformerConfig(RunConfig):
                 raise TypeError(f"{name}={getattr(self, name)!r} is not allowed; {name} must "
                                 "be True or False")
         check_optimizer(self.optimizer)
-        backend.check_dtype(self.dtype)
         check_loss_dtype(self.loss, self.dtype)
+        backend.check_dtype(self.dtype)
         check_int("steps", self.steps, 0)
         check_int("log_every", self.log_every, 1)
         check_int("snapshot_every", self.snapshot_every, 1)

@@ -1,0 +1,141 @@
+"""Seed 003 (Nanda et al.): progress measures of a one-layer transformer that groks a + b
+mod 113.
+
+The transformer of seed 003 (d_model 128, 4 heads, d_mlp 512, ReLU, no LayerNorm) is trained
+on 30% of the pairs with full-batch AdamW (lr 1e-3, weight decay 1, β = (0.9, 0.98)) on the
+cross-entropy, in float32 with the log-softmax in float64 as in the paper's code. Then, from
+the weights saved every ``snapshot_every`` steps:
+
+- the key frequencies, read off the final embedding's Fourier power (as the paper does, with
+  their share of ‖W_E‖²) and off the final logits (:func:`gk.fourier.key_frequencies`);
+- the restricted loss (only the key frequencies' waves along a + b kept, all pairs) and the
+  excluded loss (those waves removed, training pairs) at every snapshot, with the final key
+  frequencies fixed, as the paper does;
+- the three phases (:func:`gk.measures.grokking_phases`): memorisation ends where the
+  excluded loss starts rising, cleanup starts where the test loss starts falling; and the
+  step where the restricted loss starts falling (10% below its peak).
+
+It writes the run, a figure of the losses with the phases shaded and one of the final
+model's circuit (:func:`gk.plot.transformer`).
+
+    python examples/nanda_progress.py            # p = 113, 40 000 steps: ~1.5 h on one core
+    python examples/nanda_progress.py --quick    # p = 19, 1 500 steps: ~15 s
+
+An interrupted run continues from its checkpoint when the script is run again.
+"""
+
+import argparse
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import gk.plot
+from gk import backend, measures
+from gk.fourier import frequency_power, key_frequencies
+from gk.tasks import modular
+from gk.transformer.model import outputs, sequence_tokens
+from gk.transformer.train import load_params, train
+
+PAPER = dict(p=113, dtype="float32", steps=40000, log_every=100, snapshot_every=500, seed=0,
+             measures=["restricted_loss", "excluded_loss"], measure_every=500)
+QUICK = dict(p=19, d_model=32, d_mlp=128, lr=3e-3, train_fraction=0.6, dtype="float32",
+             steps=1500, log_every=25, snapshot_every=50, seed=1,
+             measures=["restricted_loss", "excluded_loss"], measure_every=50)
+
+
+def ablation_curves(ds, frequencies):
+    """Restricted and excluded loss at every snapshot, with fixed key frequencies."""
+    p = int(ds.attrs["p"])
+    task = modular("add", p)
+    xp = backend.namespace()
+    tokens = sequence_tokens("a b =", p, *(xp.asarray(x) for x in task.operands()))
+    train_pairs = np.flatnonzero(ds.is_train[0].values)
+    restricted, excluded = [], []
+    for step in ds.snapshot.values:
+        logits = outputs(load_params(ds, int(step)), tokens)[0]
+        restricted.append(float(measures.restricted_loss(logits, task.c, p, frequencies,
+                                                         "cross_entropy")))
+        excluded.append(float(measures.excluded_loss(logits, task.c, p, frequencies,
+                                                     "cross_entropy", train_pairs)))
+    return np.array(restricted), np.array(excluded)
+
+
+def start_of_fall(steps, curve, drop=0.1):
+    """The first step after the curve's peak at which it is ``drop`` below the peak."""
+    peak = int(np.argmax(curve))
+    below = np.flatnonzero(curve[peak:] <= (1 - drop) * curve[peak])
+    return float(steps[peak + below[0]]) if len(below) else float("nan")
+
+
+def report(ds, settings):
+    p = int(ds.attrs["p"])
+    final = load_params(ds)
+    embedding = final.arrays["W_E"][0, :p].T
+    power = frequency_power(embedding, p)
+    from_embedding = [int(k) for k in gk.fourier.key_frequencies_from_weights(embedding, p)]
+    xp = backend.namespace()
+    tokens = sequence_tokens("a b =", p, *(xp.asarray(x) for x in modular("add", p).operands()))
+    from_logits = [int(k) for k in key_frequencies(outputs(final, tokens)[0], p)]
+    share = power[from_logits].sum() / power.sum()
+    memorised = float(measures.memorisation_time(ds)[0])
+    grokked = float(measures.grokking_time(ds)[0])
+    steps = ds.snapshot.values
+    restricted, excluded = ablation_curves(ds, from_logits)
+    test = ds.test_loss.sel(step=steps).values[:, 0]
+    phases = measures.grokking_phases(steps, test, excluded)
+    print(f"a + b mod {p}, seed {int(ds.seed[0])}, {int(ds.step[-1])} steps "
+          f"({ds.attrs['status']}):")
+    print(f"  train accuracy 100% from step {memorised:.0f}; test accuracy ≥ 99% from step "
+          f"{grokked:.0f}; final test accuracy {float(ds.test_acc[-1, 0]):.4f}")
+    print(f"  key frequencies from the logits: {sorted(from_logits)}, holding {share:.1%} of "
+          f"the embedding's ‖W_E‖²")
+    print(f"  key frequencies from the embedding (90% of its wave power): "
+          f"{sorted(from_embedding)}")
+    print(f"  excluded loss starts rising (memorisation ends) at step "
+          f"{phases.memorisation_end:.0f}; restricted loss starts falling at step "
+          f"{start_of_fall(steps, restricted):.0f}; cleanup starts at step "
+          f"{phases.circuit_formation_end:.0f}")
+    return restricted, excluded, phases
+
+
+def figure(ds, restricted, excluded, phases, path):
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot(ds.step, ds.train_loss[:, 0], label="train loss")
+    ax.plot(ds.step, ds.test_loss[:, 0], label="test loss")
+    ax.plot(ds.snapshot, restricted, "o-", ms=3, label="restricted loss")
+    ax.plot(ds.snapshot, excluded, "s-", ms=3, label="excluded loss")
+    start, end = float(ds.step[0]), float(ds.step[-1])
+    bounds = [start, phases.memorisation_end, phases.circuit_formation_end, end]
+    names, shades = ("memorisation", "circuit formation", "cleanup"), ("0.93", "0.85", "0.93")
+    for left, right, name, shade in zip(bounds, bounds[1:], names, shades, strict=False):
+        if np.isfinite(left) and np.isfinite(right):
+            ax.axvspan(left, right, color=shade, zorder=0)
+            ax.text((left + right) / 2, 1.02, name, transform=ax.get_xaxis_transform(),
+                    ha="center", fontsize="small")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="p = 19, 1 500 steps: ~15 s")
+    parser.add_argument("--out-dir", type=Path, default=Path("."))
+    args = parser.parse_args()
+    settings = QUICK if args.quick else PAPER
+    stem = args.out_dir / ("nanda_progress" + ("_quick" if args.quick else ""))
+    ds = train(**settings, out=stem.with_suffix(".nc"), resume=True, progress=True)
+    restricted, excluded, phases = report(ds, settings)
+    figure(ds, restricted, excluded, phases, stem.with_suffix(".png"))
+    gk.plot.transformer(load_params(ds), path=f"{stem}_circuit.png",
+                        title=f"final transformer, a + b mod {ds.attrs['p']}")
+    print(f"wrote {stem.with_suffix('.nc')}, {stem.with_suffix('.png')}, {stem}_circuit.png")
+
+
+if __name__ == "__main__":
+    main()
