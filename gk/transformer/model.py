@@ -74,7 +74,7 @@ def vocabulary(sequence: str, p: int) -> int:
 
 
 def sequence_tokens(sequence: str, p: int, a: Any, b: Any) -> Any:
-    """The token sequences of pairs (a, b): int array of shape (*a.shape, T)."""
+    """The token sequences of pairs (a, b): int array of shape ``(*a.shape, T)``."""
     xp = array_namespace(a)
     special = {"=": p, "op": p + 1}
     columns = [a if name == "a" else b if name == "b" else xp.full(a.shape, special[name],
