@@ -108,3 +108,25 @@ def test_rfm_agop_on_gpu_matches_numpy(cupy_backend):
         on_gpu = rfm.agop(kernel, xp.asarray(M), xp.asarray(alpha),
                           (xp.asarray(a), xp.asarray(b)), 2.5, p)
         np.testing.assert_allclose(backend.to_numpy(on_gpu), on_cpu, rtol=1e-10)
+
+
+@pytest.mark.parametrize("options", [{}, {"layers": 2, "tied": True},
+                                     {"mlp": False, "attention": "linear", "sequence": "a b"}])
+def test_transformer_gradients_agree_with_numpy(cupy_backend, monkeypatch, options):
+    from gk.transformer import model as tm
+
+    params = tm.init(13, d_model=16, n_heads=4, d_mlp=32, seed=[0, 1], **options)
+    generator = np.random.default_rng(0)
+    a, b = (generator.integers(0, 13, (2, 40)) for _ in range(2))
+    tokens = tm.sequence_tokens(options.get("sequence", "a b ="), 13, cupy_backend.asarray(a),
+                                cupy_backend.asarray(b))
+    labels, weights = (a + b) % 13, np.full((2, 40), 1 / 40)
+    loss, grads = tm.loss_and_grads(params, tokens, cupy_backend.asarray(labels),
+                                    cupy_backend.asarray(weights))
+    monkeypatch.setenv("GK_BACKEND", "numpy")
+    cpu = tm.init(13, d_model=16, n_heads=4, d_mlp=32, seed=[0, 1], **options)
+    cpu_loss, cpu_grads = tm.loss_and_grads(
+        cpu, tm.sequence_tokens(options.get("sequence", "a b ="), 13, a, b), labels, weights)
+    np.testing.assert_allclose(backend.to_numpy(loss), cpu_loss, rtol=1e-12)
+    for key, value in cpu_grads.items():
+        np.testing.assert_allclose(backend.to_numpy(grads[key]), value, rtol=1e-9, atol=1e-12)
