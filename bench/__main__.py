@@ -8,7 +8,8 @@
 The CPU benchmarks run in this order: ``limits`` (bare products and Cholesky),
 ``train_step`` (gk against PyTorch), ``ensemble`` (B models at once against B single ones),
 ``sweep`` (a sweep over seeds as ensembles against one run at a time),
-``rfm_iteration`` (gk against seed 000's algorithm), ``ntk_gram`` (gk against
+``transformer`` (seed 003's transformer, gk's hand-written gradients against PyTorch's
+autograd), ``rfm_iteration`` (gk against seed 000's algorithm), ``ntk_gram`` (gk against
 neural-tangents) and ``scaling`` (time against size, fitted exponents); the GPU ones
 ``gpu_ensemble``, ``gpu_rfm`` and ``gpu_agreement`` (NumPy against CuPy). A peer that is not
 installed (torch; neural-tangents in its own environment, /work/nt-venv or ``GK_NT_PYTHON``)
@@ -34,8 +35,8 @@ from pathlib import Path
 
 from bench._env import all_threads, thread_env, threads_fixed
 
-CPU_BENCHMARKS = ("limits", "train_step", "ensemble", "sweep", "rfm_iteration", "ntk_gram",
-                  "scaling")
+CPU_BENCHMARKS = ("limits", "train_step", "ensemble", "sweep", "transformer", "rfm_iteration",
+                  "ntk_gram", "scaling")
 GPU_BENCHMARKS = ("gpu_ensemble", "gpu_rfm", "gpu_agreement")
 RUNNERS = {**{name: (f"bench.{name}", "run") for name in CPU_BENCHMARKS},
            **{name: ("bench.gpu", name.removeprefix("gpu_")) for name in GPU_BENCHMARKS}}

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CPU_BENCHMARKS = ["limits", "train_step", "ensemble", "sweep", "rfm_iteration", "ntk_gram",
-                  "scaling"]
+CPU_BENCHMARKS = ["limits", "train_step", "ensemble", "sweep", "transformer", "rfm_iteration",
+                  "ntk_gram", "scaling"]
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +59,8 @@ def test_quick_run_writes_one_record_of_every_benchmark_in_order(quick_run):
 def test_every_comparison_has_positive_times_ratios_and_a_hardware_fraction(quick_run):
     record, markdown, _ = quick_run
     rows = comparisons(record)
-    assert {name for name, _ in rows} == {"train_step", "ensemble", "sweep", "rfm_iteration",
-                                            "ntk_gram"}
+    assert {name for name, _ in rows} == {"train_step", "ensemble", "sweep", "transformer",
+                                            "rfm_iteration", "ntk_gram"}
     for name, row in rows:
         assert row["gk_s"] > 0 and all(t > 0 for t in row["gk_runs"]), (name, row["case"])
         assert row["hardware_fraction"] > 0 and row["bare_s"] > 0, (name, row["case"])
@@ -83,6 +83,18 @@ def test_train_step_times_both_ways_of_gk_in_both_dtypes(quick_run):
     cases = [row["case"] for row in record["benchmarks"]["train_step"]["records"]]
     assert cases == [f"{dtype}, 1 thread, {way}" for dtype in ("float64", "float32")
                      for way in ("gk.mlp.train", "bare step")]
+
+
+def test_transformer_times_both_ways_of_gk_against_both_torch_models(quick_run):
+    result = quick_run[0]["benchmarks"]["transformer"]
+    cases = [row["case"] for row in result["records"]]
+    assert cases == [f"{dtype}, 1 thread, {way}" for dtype in ("float64", "float32")
+                     for way in ("gk.transformer.train", "bare step")]
+    for row in result["records"]:
+        assert list(row["peers"]) == ["torch, as seed 003's code",
+                                      "torch, read-out position only"]
+        for name, difference in row["agreement_weights"].items():
+            assert difference <= result["tolerance_weights"][row["dtype"]], (row["case"], name)
 
 
 def test_limits_and_scaling_hold_rates_and_fitted_exponents(quick_run):
