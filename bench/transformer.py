@@ -43,7 +43,6 @@ import numpy as np
 
 import gk
 import gk.transformer
-import gk.transformer.train
 from bench import limits
 from bench.common import DTYPES, Options, alternate, comparison, peer_skipped, timed
 
@@ -163,7 +162,7 @@ def gk_train(prob: Problem, steps: int) -> tuple[float, dict[str, Any]]:
     """Seconds per step of ``gk.transformer.train`` itself (logging every 100 steps); the
     final weights."""
     net = prob.model
-    seconds, ds = timed(lambda: gk.transformer.train.train(
+    seconds, ds = timed(lambda: gk.transformer.train(
         p=net.p, sequence=SEQUENCE, d_model=net.d_model, n_heads=net.n_heads,
         d_mlp=net.d_mlp, train_fraction=net.train_fraction, optimizer="adamw", lr=net.lr,
         weight_decay=net.weight_decay, betas=net.betas, eps=net.eps, steps=steps, seed=0,

@@ -33,7 +33,7 @@ import gk.plot
 import gk.rfm
 import gk.sweep
 import gk.tasks
-import gk.transformer.train
+import gk.transformer
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "bad_input.rst"
 REGENERATE = "python tests/test_bad_input.py"
@@ -106,8 +106,8 @@ def train(**options) -> Callable[[Path], object]:
 
 
 def transformer(**options) -> Callable[[Path], object]:
-    """``gk.transformer.train.train`` with a small task, writing to ``run.nc``."""
-    return lambda folder: gk.transformer.train.train(
+    """``gk.transformer.train`` with a small task, writing to ``run.nc``."""
+    return lambda folder: gk.transformer.train(
         **{"p": 7, "d_model": 8, "n_heads": 2, "d_mlp": 8, "steps": 2, **options},
         out=folder / "run.nc")
 

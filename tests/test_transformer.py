@@ -11,7 +11,7 @@ import pytest
 from gk import checkpoint, io, measures
 from gk.tasks import modular
 from gk.transformer import model as tm
-from gk.transformer import train as tt
+from gk.transformer.train import _Loop, load_params, train
 
 VARIANTS = {
     "seed 003": {},
@@ -204,7 +204,7 @@ def test_cross_entropy_of_a_float32_model_is_computed_in_float64():
 
 
 def test_tiny_transformer_groks_after_memorising():
-    ds = tt.train(p=19, d_model=32, d_mlp=128, lr=3e-3, train_fraction=0.6, steps=1500,
+    ds = train(p=19, d_model=32, d_mlp=128, lr=3e-3, train_fraction=0.6, steps=1500,
                   seed=1, log_every=25)
     memorised = float(measures.memorisation_time(ds)[0])
     grokked = float(measures.grokking_time(ds)[0])
@@ -216,8 +216,8 @@ def test_tiny_transformer_groks_after_memorising():
 
 def test_models_of_a_batch_equal_models_trained_alone():
     options = dict(p=11, d_model=16, n_heads=2, d_mlp=32, steps=30, log_every=10)
-    both = tt.train(**options, seed=[3, 4])
-    alone = tt.train(**options, seed=4)
+    both = train(**options, seed=[3, 4])
+    alone = train(**options, seed=4)
     np.testing.assert_allclose(both.test_loss[:, 1], alone.test_loss[:, 0], rtol=1e-10)
     np.testing.assert_allclose(both.W_E.isel(model=1), alone.W_E.isel(model=0), rtol=1e-10,
                                atol=1e-12)
@@ -225,7 +225,7 @@ def test_models_of_a_batch_equal_models_trained_alone():
 
 def test_file_round_trip_measures_and_load_params(tmp_path):
     out = tmp_path / "run.nc"
-    ds = tt.train(p=11, d_model=16, n_heads=2, d_mlp=32, steps=40, log_every=10,
+    ds = train(p=11, d_model=16, n_heads=2, d_mlp=32, steps=40, log_every=10,
                   snapshot_every=20, seed=[0, 1], measures=["restricted_loss", "excluded_loss"],
                   key_frequencies=2, out=out)
     saved = io.open_run(out)
@@ -233,15 +233,15 @@ def test_file_round_trip_measures_and_load_params(tmp_path):
     np.testing.assert_array_equal(saved.test_acc, ds.test_acc)
     assert saved.L0_W_in.dims == ("snapshot", "model", "d_model", "neuron")
     assert list(saved.snapshot.values) == [0, 20, 40]
-    params = tt.load_params(saved)
+    params = load_params(saved)
     task = modular("add", 11)
     a, b = task.operands()
     logits = tm.outputs(params, tm.sequence_tokens("a b =", 11, a, b))
     for m in range(2):
         ks = measures.resolve_key_frequencies(logits[m], 11, 2)
         restricted = measures.restricted_loss(logits[m], task.c, 11, ks, "cross_entropy")
-        train = np.flatnonzero(saved.is_train[m].values)
-        excluded = measures.excluded_loss(logits[m], task.c, 11, ks, "cross_entropy", train)
+        on_train = np.flatnonzero(saved.is_train[m].values)
+        excluded = measures.excluded_loss(logits[m], task.c, 11, ks, "cross_entropy", on_train)
         assert float(saved.restricted_loss[-1, m]) == pytest.approx(float(restricted), 1e-10)
         assert float(saved.excluded_loss[-1, m]) == pytest.approx(float(excluded), 1e-10)
         correct = (logits[m].argmax(-1) == task.c)[~saved.is_train[m].values]
@@ -251,8 +251,8 @@ def test_file_round_trip_measures_and_load_params(tmp_path):
 def test_interrupted_run_resumes_bit_identical(tmp_path, monkeypatch):
     options = dict(p=11, d_model=16, n_heads=2, d_mlp=32, steps=40, log_every=5,
                    snapshot_every=10, seed=[0, 1], optimizer="adamw", batch_size=16)
-    reference = tt.train(**options)
-    gradients, calls = tt._Loop.gradients, []
+    reference = train(**options)
+    gradients, calls = _Loop.gradients, []
 
     def stopped_at_step_23(self):
         calls.append(1)
@@ -260,12 +260,12 @@ def test_interrupted_run_resumes_bit_identical(tmp_path, monkeypatch):
             os.kill(os.getpid(), signal.SIGTERM)
         return gradients(self)
 
-    monkeypatch.setattr(tt._Loop, "gradients", stopped_at_step_23)
+    monkeypatch.setattr(_Loop, "gradients", stopped_at_step_23)
     out = tmp_path / "run.nc"
     with pytest.raises(checkpoint.RunInterrupted):
-        tt.train(**options, out=out, checkpoint_seconds=0)
-    monkeypatch.setattr(tt._Loop, "gradients", gradients)
-    resumed = tt.train(**options, out=out, resume=True)
+        train(**options, out=out, checkpoint_seconds=0)
+    monkeypatch.setattr(_Loop, "gradients", gradients)
+    resumed = train(**options, out=out, resume=True)
     for name in ("train_loss", "test_acc", "W_E", "L0_W_in", "W_U"):
         np.testing.assert_array_equal(resumed[name].values, reference[name].values)
 
@@ -297,5 +297,5 @@ def test_attention_pattern_and_mlp_activations_have_their_shapes():
 def test_bad_input_is_refused_before_any_file(tmp_path, options, error, match):
     out = tmp_path / "run.nc"
     with pytest.raises(error, match=match):
-        tt.train(**{"p": 11, "steps": 2, **options}, out=out)
+        train(**{"p": 11, "steps": 2, **options}, out=out)
     assert not list(tmp_path.iterdir())
