@@ -11,9 +11,10 @@ the weights saved every ``snapshot_every`` steps:
 - the restricted loss (only the key frequencies' waves along a + b kept, all pairs) and the
   excluded loss (those waves removed, training pairs) at every snapshot, with the final key
   frequencies fixed, as the paper does;
-- the three phases (:func:`gk.measures.grokking_phases`): memorisation ends where the
-  excluded loss starts rising, cleanup starts where the test loss starts falling; and the
-  step where the restricted loss starts falling (10% below its peak).
+- the three phases: memorisation ends where the excluded loss is smallest and starts rising
+  (:func:`gk.measures.grokking_phases`), cleanup starts with the snapshot interval over which
+  the test loss falls fastest (its collapse, which makes grokking look sudden); the interval
+  over which the restricted loss falls fastest is printed too.
 
 It writes the run, a figure of the losses with the phases shaded and one of the final
 model's circuit (:func:`gk.plot.transformer`).
@@ -61,11 +62,11 @@ def ablation_curves(ds, frequencies):
     return np.array(restricted), np.array(excluded)
 
 
-def start_of_fall(steps, curve, drop=0.1):
-    """The first step after the curve's peak at which it is ``drop`` below the peak."""
-    peak = int(np.argmax(curve))
-    below = np.flatnonzero(curve[peak:] <= (1 - drop) * curve[peak])
-    return float(steps[peak + below[0]]) if len(below) else float("nan")
+def steepest_fall(steps, curve):
+    """The snapshot interval over which log(curve) falls fastest, as (start, end) steps."""
+    slopes = np.diff(np.log(curve)) / np.diff(steps)
+    at = int(np.argmin(slopes))
+    return float(steps[at]), float(steps[at + 1])
 
 
 def report(ds, settings):
@@ -83,7 +84,6 @@ def report(ds, settings):
     steps = ds.snapshot.values
     restricted, excluded = ablation_curves(ds, from_logits)
     test = ds.test_loss.sel(step=steps).values[:, 0]
-    phases = measures.grokking_phases(steps, test, excluded)
     print(f"a + b mod {p}, seed {int(ds.seed[0])}, {int(ds.step[-1])} steps "
           f"({ds.attrs['status']}):")
     print(f"  train accuracy 100% from step {memorised:.0f}; test accuracy ≥ 99% from step "
@@ -92,11 +92,19 @@ def report(ds, settings):
           f"the embedding's ‖W_E‖²")
     print(f"  key frequencies from the embedding (90% of its wave power): "
           f"{sorted(from_embedding)}")
-    print(f"  excluded loss starts rising (memorisation ends) at step "
-          f"{phases.memorisation_end:.0f}; restricted loss starts falling at step "
-          f"{start_of_fall(steps, restricted):.0f}; cleanup starts at step "
-          f"{phases.circuit_formation_end:.0f}")
-    return restricted, excluded, phases
+    memorisation_end = measures.grokking_phases(steps, test, excluded).memorisation_end
+    print(f"  excluded loss smallest at step {memorisation_end:.0f}, then rising "
+          f"(memorisation ends)" if np.isfinite(memorisation_end) else
+          "  excluded loss did not fall to half its start and rise again: no memorisation "
+          "phase found by gk.measures.grokking_phases")
+    for name, curve in (("restricted", restricted), ("test", test)):
+        start, end = steepest_fall(steps, curve)
+        print(f"  {name} loss falls fastest between steps {start:.0f} and {end:.0f} "
+              f"({curve[steps == start][0]:.3g} → {curve[steps == end][0]:.3g})")
+    cleanup_start = steepest_fall(steps, test)[0]
+    print(f"  phases: memorisation 0–{memorisation_end:.0f}, circuit formation "
+          f"{memorisation_end:.0f}–{cleanup_start:.0f}, cleanup from {cleanup_start:.0f}")
+    return restricted, excluded, (memorisation_end, cleanup_start)
 
 
 def figure(ds, restricted, excluded, phases, path):
@@ -106,7 +114,7 @@ def figure(ds, restricted, excluded, phases, path):
     ax.plot(ds.snapshot, restricted, "o-", ms=3, label="restricted loss")
     ax.plot(ds.snapshot, excluded, "s-", ms=3, label="excluded loss")
     start, end = float(ds.step[0]), float(ds.step[-1])
-    bounds = [start, phases.memorisation_end, phases.circuit_formation_end, end]
+    bounds = [start, *phases, end]
     names, shades = ("memorisation", "circuit formation", "cleanup"), ("0.93", "0.85", "0.93")
     for left, right, name, shade in zip(bounds, bounds[1:], names, shades, strict=False):
         if np.isfinite(left) and np.isfinite(right):

@@ -32,7 +32,7 @@ import gk.sweep
 from gk.plot import sweep as plot_sweep
 
 PAPER = dict(p=97, width=512, fractions=[0.2, 0.3, 0.4, 0.5, 0.6, 0.8], seeds=[0, 1],
-             steps={"gd": 8000, "momentum": 4000, "adamw": 4000}, log_every=50)
+             steps={"gd": 8000, "momentum": 4000, "adamw": 8000}, log_every=50)
 QUICK = dict(p=23, width=128, fractions=[0.3, 0.5, 0.7, 0.9], seeds=[0, 1],
              steps={"gd": 1500, "momentum": 1000, "adamw": 2000}, log_every=20)
 OPTIMIZERS = {"gd": {}, "momentum": {"momentum": 0.9},
