@@ -23,6 +23,13 @@ model's circuit (:func:`gk.plot.transformer`).
     python examples/nanda_progress.py --quick    # p = 19, 1 500 steps: ~15 s
 
 An interrupted run continues from its checkpoint when the script is run again.
+
+Measured here (seed 0, float32, stopped at step 18 000 of 40 000 on a 2-core CPU): train
+accuracy 100% from step 200, test accuracy ≥ 99% from step 8 300 (99.83% at the end); key
+frequencies {39, 45, 51, 53} from the logits, holding 74% of ‖W_E‖² ({20, 23, 39, 45, 51,
+53} carry 90% of the embedding's wave power); the excluded loss is smallest at step 1 500
+and rises from there (memorisation ends; seed 003: ≈ 1.4k); restricted and test loss both
+fall fastest between steps 7 500 and 8 000 (cleanup; seed 003: 9.4k–14k).
 """
 
 import argparse

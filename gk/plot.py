@@ -441,11 +441,13 @@ def transformer(params, sequence: str = "a b =", model: int = 0,
         grid_power = backend.to_numpy((xp.abs(spectrum) ** 2).sum(axis=0))
         grid_power[0, 0] = 0             # the neurons' means, which would hide the rest
         ax = fig.add_subplot(grid[0, max(heads, 3) // 2 + 1:])
-        image = ax.imshow(grid_power, cmap="viridis")
+        top = grid_power.max()
+        image = ax.imshow(np.clip(grid_power, top * 1e-4, None), cmap="viridis",
+                          norm=matplotlib.colors.LogNorm(top * 1e-4, top))
         fig.colorbar(image, ax=ax, fraction=0.046)
         ax.set_xlabel("frequency of b")
         ax.set_ylabel("frequency of a")
-        ax.set_title("MLP activations, 2-D DFT power (no constant)")
+        ax.set_title("MLP activations: 2-D DFT power")
     pattern = backend.to_numpy(attention_pattern(one, tokens, layer=params.layers - 1))
     for head in range(heads):
         ax = fig.add_subplot(grid[1, head])
