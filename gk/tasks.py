@@ -412,3 +412,122 @@ def discrete_log(p: int) -> tuple[int, np.ndarray, np.ndarray]:
     log = np.full(p, -1, dtype=np.int64)
     log[antilog] = np.arange(p - 1)
     return g, log, antilog
+
+
+# --- Streaming parity (seed 003, van Rossem & Saxe) ---------------------------------------------
+
+
+def check_bits(bits: np.ndarray, name: str = "bits") -> np.ndarray:
+    """``bits`` as an int64 array, or a ValueError if it holds a symbol other than 0 and 1
+    (streaming parity's alphabet is binary)."""
+    array = np.asarray(bits)
+    if array.dtype.kind not in "iub" or not np.isin(array, (0, 1)).all():
+        found = np.unique(array)[:6].tolist() if array.size else []
+        raise ValueError(f"{name} holds symbols {found}; streaming parity's alphabet is binary: "
+                         "every symbol must be 0 or 1")
+    return array.astype(np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class Sequences:
+    """Binary sequences of several lengths, padded to the longest.
+
+    Attributes
+    ----------
+    bits : numpy.ndarray, shape (n, T)
+        The symbols, 0 after each sequence's end.
+    lengths : numpy.ndarray, shape (n,)
+    """
+
+    bits: np.ndarray
+    lengths: np.ndarray
+
+    @property
+    def mask(self) -> np.ndarray:
+        """(n, T) bool: True at the steps inside each sequence."""
+        return np.arange(self.bits.shape[1])[None, :] < self.lengths[:, None]
+
+    @property
+    def targets(self) -> np.ndarray:
+        """(n, T) the parity of the bits seen so far at every step (0 after the end)."""
+        return (np.cumsum(self.bits, axis=1) % 2) * self.mask
+
+    @property
+    def size(self) -> int:
+        return len(self.lengths)
+
+
+def all_sequences(min_len: int, max_len: int) -> Sequences:
+    """Every binary sequence of length ``min_len`` .. ``max_len``, shortest first, each length
+    in increasing binary order (first symbol most significant)."""
+    check_int("min_len", min_len, 1)
+    check_int("max_len", max_len, min_len)
+    bits = np.zeros((2 ** (max_len + 1) - 2 ** min_len, max_len), dtype=np.int64)
+    lengths = np.empty(len(bits), dtype=np.int64)
+    row = 0
+    for length in range(min_len, max_len + 1):
+        values = np.arange(2**length)
+        bits[row: row + len(values), :length] = (values[:, None] >> np.arange(length)[::-1]) & 1
+        lengths[row: row + len(values)] = length
+        row += len(values)
+    return Sequences(bits, lengths)
+
+
+def random_sequences(lengths: tuple[int, int], count: int, seed: int = 0) -> Sequences:
+    """``count`` binary sequences, each of a length drawn uniformly from ``lengths`` (both
+    ends included) and with uniform symbols, from ``gk.backend.rng((seed, 6))``."""
+    low, high = lengths
+    check_int("test_lengths[0]", low, 1)
+    check_int("test_lengths[1]", high, low)
+    check_int("count", count, 1)
+    generator = backend.rng((int(seed), 6))
+    sizes = generator.integers(low, high + 1, count)
+    bits = generator.integers(0, 2, (count, high)) * (np.arange(high)[None, :] < sizes[:, None])
+    return Sequences(bits.astype(np.int64), sizes.astype(np.int64))
+
+
+@dataclass(frozen=True, eq=False)
+class StreamingParity:
+    """Seed 003's streaming parity task: read bits one at a time and output, at every step,
+    the parity of the bits so far. The training set is every sequence of length
+    1..``max_len``; the test set, longer sequences, measures length generalisation.
+
+    Attributes
+    ----------
+    max_len : int
+    test_lengths : (int, int)
+        The shortest and longest test sequences.
+    test_count : int
+    seed : int
+        Seed of the test sequences.
+    """
+
+    max_len: int
+    test_lengths: tuple[int, int]
+    test_count: int
+    seed: int = 0
+
+    @cached_property
+    def train(self) -> Sequences:
+        return all_sequences(1, self.max_len)
+
+    @cached_property
+    def test(self) -> Sequences:
+        return random_sequences(self.test_lengths, self.test_count, self.seed)
+
+
+def streaming_parity(max_len: int = 10, test_lengths: tuple[int, int] = (11, 100),
+                     test_count: int = 1000, seed: int = 0) -> StreamingParity:
+    """The streaming parity task (seed 003, van Rossem & Saxe): all 2^{max_len+1} − 2
+    sequences of length 1..``max_len`` to train on, ``test_count`` sequences of lengths in
+    ``test_lengths`` to test on."""
+    check_int("max_len", max_len, 1)
+    if not (isinstance(test_lengths, (tuple, list)) and len(test_lengths) == 2):
+        raise ValueError(f"test_lengths={test_lengths!r} is not allowed; give (shortest, "
+                         "longest)")
+    check_int("test_lengths[0]", test_lengths[0], 1)
+    check_int("test_lengths[1]", test_lengths[1], test_lengths[0])
+    check_int("test_count", test_count, 1)
+    check_int("seed", seed, 0)
+    return StreamingParity(int(max_len), (int(test_lengths[0]), int(test_lengths[1])),
+                           int(test_count), int(seed))
