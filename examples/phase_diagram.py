@@ -19,6 +19,22 @@ seed 0) at 2.4 times the speed on a CPU.
 
 Running it again skips the groups already finished (in ``--out-dir/phase_diagram/``), so an
 interrupted run continues where it stopped.
+
+Measured here (seeds 0 and 1, median grokking step):
+
+=========  ======  ======  ======  ======  ======  ======  ======
+optimizer  budget  α=0.2   α=0.3   α=0.4   α=0.5   α=0.6   α=0.8
+=========  ======  ======  ======  ======  ======  ======  ======
+GD          8000   never   never   4625    3125    2650    2225
+momentum    4000   never   never   never   3150    2650    2200
+AdamW       8000   7400    5475    5075    4950    4925    4925
+=========  ======  ======  ======  ======  ======  ======  ======
+
+so every seed groks from α = 0.4 with GD, from 0.5 with momentum (within its shorter
+budget) and from 0.2 with AdamW: AdamW is the most data-efficient, as seed 001 says, but at
+lr 1e-3 it needs about 5 000 steps to fit the training set at any α (its weight decay first
+shrinks the N(0, 1) weights), so at large α GD groks sooner. With a 4 000-step budget AdamW
+grokked at no α.
 """
 
 import argparse
