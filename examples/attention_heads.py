@@ -17,6 +17,24 @@ cross-entropy, float32, one seed. The runs form one sweep (``gk.sweep.run`` with
 
     python examples/attention_heads.py              # p = 97, d_model = 128
     python examples/attention_heads.py --quick      # p = 23, d_model = 32: ~1 min
+
+Measured here (seed 0, 1500 steps; final train / test accuracy):
+
+=================  =========  =========  =========  =========  =========  =========  =========
+variant            H=1        H=2        H=4        H=8        H=16       H=32       H=64
+=================  =========  =========  =========  =========  =========  =========  =========
+linear, 1 layer    0.04/0.00  0.46/0.00  1.00/0.01  1.00/0.03  1.00/1.00  1.00/1.00  1.00/1.00
+softmax, 1 layer   0.34/0.00  1.00/0.01  1.00/0.02  1.00/0.50  1.00/1.00  1.00/0.96  1.00/0.91
+linear, 2 layers   0.52/0.00  0.83/0.03  0.45/0.12  0.63/0.55  0.99/0.93  0.94/0.66  1.00/1.00
+softmax, 2 layers  0.58/0.00  1.00/0.00  1.00/0.03  1.00/0.72  1.00/0.03  1.00/0.02  1.00/0.04
+=================  =========  =========  =========  =========  =========  =========  =========
+
+One layer: few heads cannot even fit the training set (seed 001's observation), and the test
+accuracy jumps between 8 and 16 heads for both kinds of attention. Two layers of linear
+attention train unstably (the train accuracy falls back after reaching 100%) and reach 90%
+test accuracy at 16 and 64 heads; two softmax layers fit the training set from 2 heads but
+generalise within 1500 steps only at 8 heads (72%): the budget, not the head count, limits
+them here.
 """
 
 import argparse
