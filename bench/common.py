@@ -120,6 +120,16 @@ def alternate(calls: dict[str, Callable[[], float]], repeats: int) -> dict[str, 
     return runs
 
 
+def keeping(finals: dict[str, Any], name: str,
+            call: Callable[[], tuple[float, Any]]) -> Callable[[], float]:
+    """A call for :func:`alternate` that keeps what ``call`` returns besides its seconds
+    (the final weights) in ``finals[name]``."""
+    def timed_call() -> float:
+        seconds, finals[name] = call()
+        return seconds
+    return timed_call
+
+
 def median(runs: list[float]) -> float:
     return statistics.median(runs)
 

@@ -24,7 +24,6 @@ import json
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from bench.common import (
     Options,
     alternate,
     comparison,
+    keeping,
     network,
     peer_skipped,
     timed,
@@ -162,15 +162,6 @@ def bare_operands(prob: Problem) -> list[tuple[Any, Any]]:
     net = prob.net
     shapes = limits.network_shapes(net.n, net.width, net.p)
     return limits.operands(shapes, prob.dtype, None if prob.models == 1 else prob.models)
-
-
-def keeping(finals: dict[str, Any], name: str,
-            call: Callable[[], tuple[float, Any]]) -> Callable[[], float]:
-    """A call for :func:`bench.common.alternate` that keeps the final W1 in ``finals``."""
-    def timed_call() -> float:
-        seconds, finals[name] = call()
-        return seconds
-    return timed_call
 
 
 def relative_difference(W: Any, reference: Any) -> float:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +43,15 @@ import numpy as np
 import gk
 import gk.transformer
 from bench import limits
-from bench.common import DTYPES, Options, alternate, comparison, peer_skipped, timed
+from bench.common import (
+    DTYPES,
+    Options,
+    alternate,
+    comparison,
+    keeping,
+    peer_skipped,
+    timed,
+)
 
 NATURAL = "torch, as seed 003's code"
 READOUT = "torch, read-out position only"
@@ -245,15 +252,6 @@ def floor_shapes(net: Model) -> list[limits.Shape]:
     for k, l in ((d, d), (d, net.d_mlp), (net.d_mlp, d), (d, net.p)):
         shapes += [(n, k, l), (k, n, l), (n, l, k)]
     return shapes
-
-
-def keeping(finals: dict[str, Any], name: str,
-            call: Callable[[], tuple[float, Any]]) -> Callable[[], float]:
-    """A call for :func:`bench.common.alternate` that keeps the final weights in ``finals``."""
-    def timed_call() -> float:
-        seconds, finals[name] = call()
-        return seconds
-    return timed_call
 
 
 def relative_difference(arrays: dict[str, Any], reference: dict[str, Any],

@@ -107,17 +107,15 @@ class Automaton:
 
 def _most_frequent(groups: np.ndarray, values: np.ndarray, count: int) -> tuple[np.ndarray,
                                                                                  int]:
-    """For each group 0..count−1 the most frequent of its values (−1 for none) and how many
-    groups had more than one value."""
+    """For each group 0..count−1 the most frequent of its values (the smallest among ties;
+    −1 for a group without values) and how many groups had more than one value."""
+    pairs, times = np.unique(np.stack([groups, values], axis=1), axis=0, return_counts=True)
+    best = np.lexsort((pairs[:, 1], -times, pairs[:, 0]))   # by group, most frequent first
+    group_of = pairs[best, 0]
+    first = np.flatnonzero(np.r_[True, group_of[1:] != group_of[:-1]])
     chosen = np.full(count, -1, dtype=np.int64)
-    disagreeing = 0
-    order = np.lexsort((values, groups))
-    groups, values = groups[order], values[order]
-    for group in np.unique(groups):
-        found, times = np.unique(values[groups == group], return_counts=True)
-        chosen[group] = found[np.argmax(times)]
-        disagreeing += len(found) > 1
-    return chosen, disagreeing
+    chosen[group_of[first]] = pairs[best[first], 1]
+    return chosen, int((np.bincount(pairs[:, 0], minlength=count) > 1).sum())
 
 
 def extract(states: Any, outputs: Any, children: np.ndarray, threshold: float) -> Automaton:

@@ -17,8 +17,51 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from gk import backend, checkpoint, io
-from gk.optim import Hyper, init_state, update
-from gk.tasks import Split, Task, Triples
+from gk.config import check_int, check_number
+from gk.measures import check_key_frequencies, check_measures
+from gk.optim import Hyper, check_optimizer, init_state, update
+from gk.tasks import Split, Task, Triples, check_train_fraction
+
+
+def check_loop_fields(config: Any, model: str) -> None:
+    """Check, and normalise in place, the fields of a frozen trainer config that the loop
+    reads: steps and logging (``steps``, ``log_every``, ``snapshot_every``, ``measures`` of
+    ``config.MEASURES``, ``measure_every``, ``key_frequencies``), batches, the optimizer
+    (``optimizer``, ``momentum``, ``betas``, ``eps``) and the per-model ``train_fraction``,
+    ``seed``, ``lr`` and ``weight_decay``. ``model`` names the model in errors."""
+    if isinstance(config.betas, list):
+        object.__setattr__(config, "betas", tuple(config.betas))
+    check_int("steps", config.steps, 0)
+    check_int("log_every", config.log_every, 1)
+    check_int("snapshot_every", config.snapshot_every, 1)
+    object.__setattr__(config, "measures",
+                       check_measures(config.measures, config.MEASURES, model))
+    check_int("measure_every", config.measure_every, 0)
+    if config.measure_every % config.log_every:
+        raise ValueError(f"measure_every={config.measure_every} must be 0 or a multiple of "
+                         f"log_every={config.log_every}")
+    object.__setattr__(config, "key_frequencies",
+                       check_key_frequencies(config.key_frequencies, config.p))
+    if config.batch_size is not None:
+        check_int("batch_size", config.batch_size, 1)
+    check_optimizer(config.optimizer)
+    for fraction in config.per_model("train_fraction"):
+        check_train_fraction(fraction)
+    for seed in config.per_model("seed"):
+        check_int("seed", seed, 0)
+    for lr in config.per_model("lr"):
+        check_number("lr", lr)
+    for decay in config.per_model("weight_decay"):
+        check_number("weight_decay", decay, allow_zero=True)
+    check_number("eps", config.eps)
+    check_number("momentum", config.momentum, allow_zero=True)
+    if not config.momentum < 1:
+        raise ValueError(f"momentum={config.momentum!r} is not allowed; momentum must be "
+                         "in [0, 1)")
+    if not (isinstance(config.betas, tuple) and len(config.betas) == 2 and all(
+            isinstance(b, (int, float)) and 0 <= b < 1 for b in config.betas)):
+        raise ValueError(f"betas={config.betas!r} is not allowed; betas must be two numbers "
+                         "in [0, 1)")
 
 
 class Batches:

@@ -15,7 +15,7 @@ from gk import backend, checkpoint, io, training
 from gk.config import RunConfig, check_int, check_number, configure
 from gk.fourier import ipr
 from gk.losses import check_loss, score
-from gk.measures import check_fourier_task, check_key_frequencies, check_measures
+from gk.measures import check_fourier_task
 from gk.mlp.model import (
     Params,
     Workspace,
@@ -34,7 +34,6 @@ from gk.tasks import (
     Task,
     Triples,
     check_op,
-    check_train_fraction,
     model_splits,
     modular,
     train_mask,
@@ -172,8 +171,6 @@ class TrainConfig(RunConfig):
 
     def __post_init__(self) -> None:
         self._normalise_lists()
-        if isinstance(self.betas, list):
-            object.__setattr__(self, "betas", tuple(self.betas))
         check_op(self.op, self.p)
         if self.task not in TASKS:
             raise ValueError(f"task={self.task!r} is not a task; allowed: {', '.join(TASKS)}")
@@ -181,46 +178,16 @@ class TrainConfig(RunConfig):
             raise ValueError(f"task='triples' is seed 002's regression of a + b ≡ c with "
                              f"op='add' and loss='mse', got op={self.op!r}, loss={self.loss!r}")
         check_int("width", self.width, 1)
-        check_int("steps", self.steps, 0)
-        check_int("log_every", self.log_every, 1)
-        check_int("snapshot_every", self.snapshot_every, 1)
-        object.__setattr__(self, "measures", check_measures(self.measures, MEASURES,
-                                                            "the two-layer network"))
-        check_int("measure_every", self.measure_every, 0)
         check_int("ntk_probe", self.ntk_probe, 1)
-        if self.measure_every % self.log_every:
-            raise ValueError(f"measure_every={self.measure_every} must be 0 or a multiple of "
-                             f"log_every={self.log_every}")
-        object.__setattr__(self, "key_frequencies",
-                           check_key_frequencies(self.key_frequencies, self.p))
-        if self.batch_size is not None:
-            check_int("batch_size", self.batch_size, 1)
-        check_optimizer(self.optimizer)
         check_activation(self.activation)
         check_parametrisation(self.parametrisation)
         check_loss(self.loss)
         backend.check_dtype(self.dtype)
-        for fraction in self.per_model("train_fraction"):
-            check_train_fraction(fraction)
-        for seed in self.per_model("seed"):
-            check_int("seed", seed, 0)
-        if self.lr is not None:
-            for lr in self.per_model("lr"):
-                check_number("lr", lr)
-        for decay in self.per_model("weight_decay"):
-            check_number("weight_decay", decay, allow_zero=True)
+        check_optimizer(self.optimizer)        # before the default lr is looked up
+        training.check_loop_fields(self, "the two-layer network")
         check_number("linf", self.linf, allow_zero=True)
         check_number("agop_penalty", self.agop_penalty, allow_zero=True)
         check_number("init_scale", self.init_scale)
-        check_number("eps", self.eps)
-        check_number("momentum", self.momentum, allow_zero=True)
-        if not self.momentum < 1:
-            raise ValueError(f"momentum={self.momentum!r} is not allowed; momentum must be "
-                             "in [0, 1)")
-        if not (isinstance(self.betas, tuple) and len(self.betas) == 2 and all(
-                isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas)):
-            raise ValueError(f"betas={self.betas!r} is not allowed; betas must be two numbers "
-                             "in [0, 1)")
 
     def per_model(self, name: str) -> list:
         """The value of a :data:`PER_MODEL` field for each model (``lr=None`` resolved)."""

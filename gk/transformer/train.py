@@ -12,18 +12,16 @@ import numpy as np
 import xarray as xr
 
 from gk import backend, checkpoint, io, training
-from gk.config import RunConfig, check_choice, check_int, check_number, configure
+from gk.config import RunConfig, check_choice, configure
 from gk.fourier import ipr
 from gk.losses import score
 from gk.measures import (
     FOURIER_MEASURES,
     check_fourier_task,
-    check_key_frequencies,
-    check_measures,
     fourier_ablations,
 )
-from gk.optim import check_optimizer, model_norm
-from gk.tasks import Split, Task, check_op, check_train_fraction, model_splits, modular, train_mask
+from gk.optim import model_norm
+from gk.tasks import Split, Task, check_op, model_splits, modular, train_mask
 from gk.transformer.model import (
     ATTENTIONS,
     Params,
@@ -120,8 +118,6 @@ class TransformerConfig(RunConfig):
 
     def __post_init__(self) -> None:
         self._normalise_lists()
-        if isinstance(self.betas, list):
-            object.__setattr__(self, "betas", tuple(self.betas))
         check_op(self.op, self.p)
         check_sequence(self.sequence)
         check_architecture(self.d_model, self.n_heads, self.d_mlp, self.layers)
@@ -130,39 +126,9 @@ class TransformerConfig(RunConfig):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name}={getattr(self, name)!r} is not allowed; {name} must "
                                 "be True or False")
-        check_optimizer(self.optimizer)
         check_loss_dtype(self.loss, self.dtype)
         backend.check_dtype(self.dtype)
-        check_int("steps", self.steps, 0)
-        check_int("log_every", self.log_every, 1)
-        check_int("snapshot_every", self.snapshot_every, 1)
-        check_int("measure_every", self.measure_every, 0)
-        if self.measure_every % self.log_every:
-            raise ValueError(f"measure_every={self.measure_every} must be 0 or a multiple of "
-                             f"log_every={self.log_every}")
-        object.__setattr__(self, "measures",
-                           check_measures(self.measures, MEASURES, "the transformer"))
-        object.__setattr__(self, "key_frequencies",
-                           check_key_frequencies(self.key_frequencies, self.p))
-        if self.batch_size is not None:
-            check_int("batch_size", self.batch_size, 1)
-        for fraction in self.per_model("train_fraction"):
-            check_train_fraction(fraction)
-        for seed in self.per_model("seed"):
-            check_int("seed", seed, 0)
-        for lr in self.per_model("lr"):
-            check_number("lr", lr)
-        for decay in self.per_model("weight_decay"):
-            check_number("weight_decay", decay, allow_zero=True)
-        check_number("eps", self.eps)
-        check_number("momentum", self.momentum, allow_zero=True)
-        if not self.momentum < 1:
-            raise ValueError(f"momentum={self.momentum!r} is not allowed; momentum must be "
-                             "in [0, 1)")
-        if not (isinstance(self.betas, tuple) and len(self.betas) == 2 and all(
-                isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas)):
-            raise ValueError(f"betas={self.betas!r} is not allowed; betas must be two numbers "
-                             "in [0, 1)")
+        training.check_loop_fields(self, "the transformer")
 
 
 class Evaluator:
@@ -177,6 +143,8 @@ class Evaluator:
         self.is_train = is_train = train_mask(task, splits)
         self.masks = {"train": backend.asarray(is_train, config.dtype),
                       "test": backend.asarray(~is_train, config.dtype)}
+        # counts of 0/1 values divide the sums, so a perfect accuracy is exactly 1
+        self.counts = {part: mask.sum(axis=1) for part, mask in self.masks.items()}
         self.config, self.task = config, task
         self.fourier = [name for name in config.measures if name in FOURIER_MEASURES]
         self.every = config.measure_every or config.log_every
@@ -190,9 +158,8 @@ class Evaluator:
         correct = correct.astype(losses.dtype)
         rows = {}
         for part, mask in self.masks.items():
-            count = mask.sum(axis=1)   # sums of 0/1 values: a perfect accuracy is exactly 1
-            rows[f"{part}_loss"] = (losses * mask).sum(axis=1) / count
-            rows[f"{part}_acc"] = (correct * mask).sum(axis=1) / count
+            rows[f"{part}_loss"] = (losses * mask).sum(axis=1) / self.counts[part]
+            rows[f"{part}_acc"] = (correct * mask).sum(axis=1) / self.counts[part]
         rows["weight_norm"] = model_norm(params.arrays)
         rows["grad_norm"] = model_norm(grads)
         rows["ipr"] = ipr(params.arrays["W_E"][:, : self.task.p].transpose(0, 2, 1),
