@@ -61,8 +61,12 @@ def merge_states(states: Any, threshold: float) -> np.ndarray:
     """Group the rows of ``states`` (n, H) that are chained by distances below
     ``threshold`` (single linkage); returns each row's group, numbered 0, 1, ... in order of
     first appearance."""
-    pairs = close_pairs(states, threshold)
-    n = len(states)
+    return _groups(close_pairs(states, threshold), len(states))
+
+
+def _groups(pairs: np.ndarray, n: int) -> np.ndarray:
+    """The connected components of ``n`` items joined by ``pairs``, numbered by first
+    item."""
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     _, first = np.unique(labels, return_index=True)
@@ -86,6 +90,8 @@ class Automaton:
         most frequent one); 0 for an automaton built without merging.
     mixed_outputs : int
         States whose merged prefixes had different outputs (the most frequent kept).
+    merger_pairs : int
+        Pairs of prefixes whose states were closer than the threshold.
     """
 
     transitions: np.ndarray
@@ -93,6 +99,7 @@ class Automaton:
     initial: int = 0
     conflicts: int = 0
     mixed_outputs: int = 0
+    merger_pairs: int = 0
 
     @property
     def n_states(self) -> int:
@@ -133,7 +140,8 @@ def extract(states: Any, outputs: Any, children: np.ndarray, threshold: float) -
     threshold : float
         States closer than this are merged (:func:`merge_threshold`).
     """
-    labels = merge_states(states, threshold)
+    pairs = close_pairs(states, threshold)
+    labels = _groups(pairs, len(states))
     count = int(labels.max()) + 1
     outputs = np.asarray(outputs, dtype=np.int64)
     state_outputs, mixed = _most_frequent(labels, outputs, count)
@@ -144,7 +152,7 @@ def extract(states: Any, outputs: Any, children: np.ndarray, threshold: float) -
         chosen, disagreeing = _most_frequent(labels[has], labels[children[has, s]], count)
         transitions[:, s] = chosen
         conflicts += disagreeing
-    return Automaton(transitions, state_outputs, int(labels[0]), conflicts, mixed)
+    return Automaton(transitions, state_outputs, int(labels[0]), conflicts, mixed, len(pairs))
 
 
 def minimise(automaton: Automaton) -> np.ndarray:

@@ -88,7 +88,8 @@ class RunConfig:
     def to_json(self) -> dict:
         """The configuration as JSON-ready values."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        values["op"] = op_name(values["op"])
+        if "op" in values:
+            values["op"] = op_name(values["op"])
         return json.loads(json.dumps(values))
 
 

@@ -33,6 +33,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -178,16 +179,15 @@ def _attribute(value: Any) -> Any:
     return json.dumps(value)
 
 
-def run_attributes(op: str, p: int, dtype: Any, config: dict, seeds: Iterable[int]) -> dict:
-    """The attributes every trajectory file carries (DESIGN.md, Trajectories)."""
+def run_attributes(task_attrs: dict, dtype: Any, config: dict, seeds: Iterable[int]) -> dict:
+    """The attributes every trajectory file carries (DESIGN.md, Trajectories): the task's
+    own (``title``, ``op``, ``p``, ...; :attr:`Layout.attrs`), then gk's."""
     return {
-        "title": f"gk trajectory: {op} mod {p}",
+        **task_attrs,
         "gk_version": __version__,
         "backend": backend.backend_name(),
         "device": backend.device_name(),
         "dtype": np.dtype(dtype).name,
-        "op": op,
-        "p": int(p),
         "config": json.dumps(config),
         "seeds": json.dumps([int(s) for s in seeds]),
         "created": _now(),
@@ -555,19 +555,52 @@ def config(ds: xr.Dataset) -> dict:
     return json.loads(ds.attrs["config"])
 
 
-def task_writer(out: str | os.PathLike, time_dim: str, config: Any, task: Any,
-                is_train: np.ndarray, dims: dict[str, int], overwrite: bool,
-                sync_seconds: float = 1.0) -> TrajectoryWriter:
-    """Open a writer for a run of ``config`` on ``task``: per-model coordinates, the pairs
-    and the split are written at once (``config`` is a :class:`gk.config.RunConfig`)."""
+@dataclass(frozen=True)
+class Layout:
+    """What a run's file holds besides its logged rows and snapshots.
+
+    Attributes
+    ----------
+    dims : dict of str to int
+        Sizes of the fixed dims the arrays use (``neuron``, ``pair``, ``sequence``, ...).
+    coords : dict of str to (dims, array)
+        Coordinates that do not change during the run (``a``, ``b``, ``c`` of each pair).
+    statics : dict of str to (dims, array)
+        Variables that do not change during the run (``is_train``).
+    attrs : dict
+        The task's global attributes: ``title``, ``op`` and, over Z_p, ``p``.
+    """
+
+    dims: dict[str, int]
+    coords: dict[str, tuple[tuple[str, ...], Any]]
+    statics: dict[str, tuple[tuple[str, ...], Any]]
+    attrs: dict[str, Any]
+
+
+def pair_layout(config: Any, task: Any, is_train: np.ndarray, dims: dict[str, int]) -> Layout:
+    """The layout of a run on the pairs (a, b) of a task over Z_p: dim ``pair`` with
+    coordinates ``a``, ``b``, ``c``, and each model's split ``is_train`` (model, pair)."""
+    op, p = config.to_json()["op"], int(task.p)
+    return Layout({**dims, "pair": task.size},
+                  {name: (("pair",), values)
+                   for name, values in (("a", task.a), ("b", task.b), ("c", task.c))},
+                  {"is_train": (("model", "pair"), is_train)},
+                  {"title": f"gk trajectory: {op} mod {p}", "op": op, "p": p})
+
+
+def layout_writer(out: str | os.PathLike, time_dim: str, config: Any, layout: Layout,
+                  overwrite: bool, sync_seconds: float = 1.0) -> TrajectoryWriter:
+    """Open a writer for a run of ``config`` (a :class:`gk.config.RunConfig`): per-model
+    coordinates and the ``layout``'s static arrays are written at once."""
     models = {name: config.per_model(name) for name in config.PER_MODEL}
-    attrs = run_attributes(config.to_json()["op"], task.p, config.dtype, config.to_json(),
+    attrs = run_attributes(layout.attrs, config.dtype, config.to_json(),
                            config.per_model("seed"))
-    writer = TrajectoryWriter(out, time_dim, models, {**dims, "pair": task.size}, attrs,
-                              overwrite=overwrite, sync_seconds=sync_seconds)
-    for name, values in (("a", task.a), ("b", task.b), ("c", task.c)):
-        writer.write_static(name, values, ("pair",), coordinate=True)
-    writer.write_static("is_train", is_train, ("model", "pair"))
+    writer = TrajectoryWriter(out, time_dim, models, layout.dims, attrs, overwrite=overwrite,
+                              sync_seconds=sync_seconds)
+    for name, (dims, values) in layout.coords.items():
+        writer.write_static(name, values, dims, coordinate=True)
+    for name, (dims, values) in layout.statics.items():
+        writer.write_static(name, values, dims)
     return writer
 
 
@@ -582,7 +615,8 @@ class Recorder:
     Every model's run uses one, as a context manager that closes the file however the run
     ends; it builds the returned dataset and the file from the same rows, so the two agree::
 
-        with Recorder("step", config, task, is_train, dims, out) as recorder:
+        layout = pair_layout(config, task, is_train, dims)
+        with Recorder("step", config, layout, out) as recorder:
             recorder.log(0, {"train_loss": ...})
         ds = recorder.dataset()
 
@@ -596,13 +630,13 @@ class Recorder:
     the rows and snapshots before the checkpoint are read back from it.
     """
 
-    def __init__(self, time_dim: str, config: Any, task: Any, is_train: np.ndarray,
-                 dims: dict[str, int], out: str | os.PathLike | None = None,
-                 overwrite: bool = False, resume: Any = None, sync_seconds: float = 1.0):
+    def __init__(self, time_dim: str, config: Any, layout: Layout,
+                 out: str | os.PathLike | None = None, overwrite: bool = False,
+                 resume: Any = None, sync_seconds: float = 1.0):
         self.time_dim = time_dim
-        self.config, self.task, self.is_train = config, task, is_train
+        self.config, self.layout = config, layout
         self.status = "complete"
-        n_models = len(is_train)
+        n_models = config.n_models
         self.times: list[int] = []
         self.rows: list[dict[str, np.ndarray]] = []
         self.snapshot_times: list[int] = []
@@ -615,8 +649,7 @@ class Recorder:
         if out is None:
             self.writer = None
         elif resume is None:
-            self.writer = task_writer(out, time_dim, config, task, is_train, dims, overwrite,
-                                      sync_seconds)
+            self.writer = layout_writer(out, time_dim, config, layout, overwrite, sync_seconds)
         else:
             self.writer = TrajectoryWriter.reopen(out, time_dim, resume.rows,
                                                   resume.snapshots, sync_seconds)
@@ -744,24 +777,23 @@ class Recorder:
 
     def dataset(self) -> xr.Dataset:
         """The run as an xarray Dataset, with the same variables as its file."""
-        config, task, is_train, status = self.config, self.task, self.is_train, self.status
-        pair = ("model", "pair")
+        config, layout = self.config, self.layout
         data_vars = {name: ((self.time_dim, "model"), np.stack([r[name] for r in self.rows]))
                      for name in self.rows[0]}
         data_vars.update({name: ((self.time_dim, "model"), values)
                           for name, values in self.series.items()})
         data_vars.update({name: (("snapshot", "model", *dims), np.stack(values))
                           for name, (dims, values) in self.snapshots.items()})
-        data_vars["is_train"] = (pair, is_train)
+        data_vars.update(layout.statics)
         data_vars["diverged_at_step"] = ("model", self.diverged)
         data_vars["overflow_at_step"] = ("model", self.overflow)
         coords = {self.time_dim: self.times, "snapshot": self.snapshot_times,
                   "model": np.arange(len(self.diverged)),
                   **{name: ("model", config.per_model(name)) for name in config.PER_MODEL},
-                  "a": ("pair", task.a), "b": ("pair", task.b), "c": ("pair", task.c)}
-        attrs = run_attributes(config.to_json()["op"], task.p, config.dtype, config.to_json(),
+                  **layout.coords}
+        attrs = run_attributes(layout.attrs, config.dtype, config.to_json(),
                                config.per_model("seed"))
-        attrs.update(status=status, faults=json.dumps(self.faults))
+        attrs.update(status=self.status, faults=json.dumps(self.faults))
         if self.history:
             attrs["history"] = "\n".join(self.history)
         ds = xr.Dataset(data_vars, coords, attrs)

@@ -477,8 +477,8 @@ def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None
     dims = {"input": 2 * config.p, "input_2": 2 * config.p}
     features: list[np.ndarray] = []
     with checkpoint.Control(out, checkpoint_seconds) as control, io.Recorder(
-            "iteration", config, task, train_mask(task, splits), dims, out, start.overwrite,
-            start.checkpoint, sync_seconds) as recorder:
+            "iteration", config, io.pair_layout(config, task, train_mask(task, splits), dims),
+            out, start.overwrite, start.checkpoint, sync_seconds) as recorder:
         first = 0
         if start.checkpoint is not None:
             first, features = _restore(machines, start.checkpoint)

@@ -23,17 +23,10 @@ from gk.optim import Hyper, check_optimizer, init_state, update
 from gk.tasks import Split, Task, Triples, check_train_fraction
 
 
-def check_loop_fields(config: Any, model: str) -> None:
-    """Check, and normalise in place, the fields of a frozen trainer config that the loop
-    reads: steps and logging (``steps``, ``log_every``, ``snapshot_every``, ``measures`` of
-    ``config.MEASURES``, ``measure_every``, ``key_frequencies``), batches, the optimizer
-    (``optimizer``, ``momentum``, ``betas``, ``eps``) and the per-model ``train_fraction``,
-    ``seed``, ``lr`` and ``weight_decay``. ``model`` names the model in errors."""
-    if isinstance(config.betas, list):
-        object.__setattr__(config, "betas", tuple(config.betas))
-    check_int("steps", config.steps, 0)
-    check_int("log_every", config.log_every, 1)
-    check_int("snapshot_every", config.snapshot_every, 1)
+def check_measure_fields(config: Any, model: str) -> None:
+    """Check, and normalise in place, the measure fields of a frozen trainer config on a
+    task over Z_p: ``measures`` of ``config.MEASURES``, ``measure_every`` and
+    ``key_frequencies``. ``model`` names the model in errors."""
     object.__setattr__(config, "measures",
                        check_measures(config.measures, config.MEASURES, model))
     check_int("measure_every", config.measure_every, 0)
@@ -42,6 +35,18 @@ def check_loop_fields(config: Any, model: str) -> None:
                          f"log_every={config.log_every}")
     object.__setattr__(config, "key_frequencies",
                        check_key_frequencies(config.key_frequencies, config.p))
+
+
+def check_loop_fields(config: Any) -> None:
+    """Check, and normalise in place, the fields of a frozen trainer config that the loop
+    reads: steps and logging (``steps``, ``log_every``, ``snapshot_every``), batches, the
+    optimizer (``optimizer``, ``momentum``, ``betas``, ``eps``) and the per-model
+    ``train_fraction``, ``seed``, ``lr`` and ``weight_decay``."""
+    if isinstance(config.betas, list):
+        object.__setattr__(config, "betas", tuple(config.betas))
+    check_int("steps", config.steps, 0)
+    check_int("log_every", config.log_every, 1)
+    check_int("snapshot_every", config.snapshot_every, 1)
     if config.batch_size is not None:
         check_int("batch_size", config.batch_size, 1)
     check_optimizer(config.optimizer)
@@ -244,16 +249,17 @@ def run_steps(loop: Loop, recorder: io.Recorder, control: checkpoint.Control, fi
     return "complete", config.steps
 
 
-def execute(loop: Loop, task: Any, is_train: np.ndarray, dims: dict[str, int],
-            out: str | os.PathLike | None, start: checkpoint.Start, progress: bool,
-            checkpoint_seconds: float, sync_seconds: float) -> xr.Dataset:
-    """Run ``loop`` to its end inside the run's file and checkpoints, and return the
-    trajectory: resume from ``start.checkpoint`` if there is one, write the measures known
-    only at the end, and raise :class:`gk.checkpoint.RunInterrupted` if a signal stopped
-    the run (its file and checkpoint are kept)."""
+def execute(loop: Loop, layout: io.Layout, out: str | os.PathLike | None,
+            start: checkpoint.Start, progress: bool, checkpoint_seconds: float,
+            sync_seconds: float) -> xr.Dataset:
+    """Run ``loop`` to its end inside the run's file (laid out as ``layout``) and
+    checkpoints, and return the trajectory: resume from ``start.checkpoint`` if there is
+    one, write the measures known only at the end, and raise
+    :class:`gk.checkpoint.RunInterrupted` if a signal stopped the run (its file and
+    checkpoint are kept)."""
     with checkpoint.Control(out, checkpoint_seconds) as control, io.Recorder(
-            "step", loop.config, task, is_train, dims, out, start.overwrite,
-            start.checkpoint, sync_seconds) as recorder:
+            "step", loop.config, layout, out, start.overwrite, start.checkpoint,
+            sync_seconds) as recorder:
         first = 0 if start.checkpoint is None else loop.restore(start.checkpoint, recorder)
         with np.errstate(over="ignore", invalid="ignore"):
             recorder.status, last = run_steps(loop, recorder, control, first, progress)

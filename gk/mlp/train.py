@@ -184,7 +184,8 @@ class TrainConfig(RunConfig):
         check_loss(self.loss)
         backend.check_dtype(self.dtype)
         check_optimizer(self.optimizer)        # before the default lr is looked up
-        training.check_loop_fields(self, "the two-layer network")
+        training.check_loop_fields(self)
+        training.check_measure_fields(self, "the two-layer network")
         check_number("linf", self.linf, allow_zero=True)
         check_number("agop_penalty", self.agop_penalty, allow_zero=True)
         check_number("init_scale", self.init_scale)
@@ -305,8 +306,9 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
     loop = _Loop(config, task, splits, evaluator, probes)
     dims = {"neuron": config.width, "input": loop.params.W1.shape[-1],
             "output": loop.params.W2.shape[1]}
-    return training.execute(loop, task, evaluator.is_train, dims, out, start, progress,
-                            checkpoint_seconds, sync_seconds)
+    layout = io.pair_layout(config, task, evaluator.is_train, dims)
+    return training.execute(loop, layout, out, start, progress, checkpoint_seconds,
+                            sync_seconds)
 
 
 class _Loop(training.Loop):

@@ -128,7 +128,8 @@ class TransformerConfig(RunConfig):
                                 "be True or False")
         check_loss_dtype(self.loss, self.dtype)
         backend.check_dtype(self.dtype)
-        training.check_loop_fields(self, "the transformer")
+        training.check_loop_fields(self)
+        training.check_measure_fields(self, "the transformer")
 
 
 class Evaluator:
@@ -254,8 +255,9 @@ def train(config: TransformerConfig | None = None, *, out: str | os.PathLike | N
             "output": config.p}
     if config.mlp:
         dims["neuron"] = config.d_mlp
-    return training.execute(loop, task, evaluator.is_train, dims, out, start, progress,
-                            checkpoint_seconds, sync_seconds)
+    layout = io.pair_layout(config, task, evaluator.is_train, dims)
+    return training.execute(loop, layout, out, start, progress, checkpoint_seconds,
+                            sync_seconds)
 
 
 def load_params(source: xr.Dataset | str | os.PathLike, step: int | None = None) -> Params:
