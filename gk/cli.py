@@ -1,9 +1,10 @@
 """The ``gk`` command (also ``python -m gk``).
 
 ``gk train`` has one flag per field of :class:`gk.mlp.train.TrainConfig`, ``gk transformer``
-one per field of :class:`gk.transformer.train.TransformerConfig` and ``gk rfm`` one per field
-of :class:`gk.rfm.RFMConfig` (``--train-fraction`` for ``train_fraction``, and so
-on); per-model fields take several values.
+one per field of :class:`gk.transformer.train.TransformerConfig`, ``gk rnn`` one per field of
+:class:`gk.rnn.train.RNNConfig` and ``gk rfm`` one per field of :class:`gk.rfm.RFMConfig`
+(``--train-fraction`` for ``train_fraction``, and so on); per-model fields take several
+values.
 """
 
 from __future__ import annotations
@@ -17,8 +18,22 @@ from pathlib import Path
 from gk import __version__, backend
 from gk.checkpoint import RunInterrupted
 
-NONE_DEFAULT_TYPES = {"lr": float, "batch_size": int, "bandwidth": float, "memory_gb": float}
-"""Types of config fields whose default is None (the type cannot be read from it)."""
+
+def _batch_size(text: str) -> int | None:
+    """``--batch-size``: a number of examples, or ``full`` for full batch."""
+    if text.lower() in ("full", "none"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number of examples nor "
+                                         "'full'") from None
+
+
+NONE_DEFAULT_TYPES = {"lr": float, "batch_size": _batch_size, "bandwidth": float,
+                      "memory_gb": float, "probe_pairs": int}
+"""Types of config fields whose default is None or may be None (the type cannot be read
+from the default)."""
 
 
 def _frequency_rule(text: str) -> int | tuple[int, ...]:
@@ -60,8 +75,8 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_class: type) -> No
                                 help="count K (the K strongest at each step) or a fixed list "
                                      "such as 1,4,7 (default: those carrying 90%% of the power)")
             continue
-        if field.name == "betas":
-            kind, nargs = float, 2
+        if isinstance(default, tuple) and default:          # betas, test_lengths
+            kind, nargs = type(default[0]), len(default)
         else:
             kind = str if field.name == "op" else NONE_DEFAULT_TYPES.get(field.name,
                                                                          type(default))
@@ -124,6 +139,12 @@ def _run_transformer(args: argparse.Namespace) -> int:
     from gk.transformer.train import TransformerConfig, train
 
     return _run_model(args, TransformerConfig, train)
+
+
+def _run_rnn(args: argparse.Namespace) -> int:
+    from gk.rnn.train import RNNConfig, train
+
+    return _run_model(args, RNNConfig, train)
 
 
 def _run_rfm(args: argparse.Namespace) -> int:
@@ -377,12 +398,15 @@ def parser() -> argparse.ArgumentParser:
     main.add_argument("--version", action="version", version=f"gk {__version__}")
     from gk.mlp.train import TrainConfig
     from gk.rfm import RFMConfig
+    from gk.rnn.train import RNNConfig
     from gk.transformer.train import TransformerConfig
 
     commands = main.add_subparsers(dest="command", required=True)
     _add_run_command(commands, "train", TrainConfig, "train two-layer networks (seed 001)")
     _add_run_command(commands, "transformer", TransformerConfig,
                      "train transformers (seed 003; attention-only: seed 001, App. E)")
+    _add_run_command(commands, "rnn", RNNConfig,
+                     "train RNNs on streaming parity (seed 003, van Rossem & Saxe)")
     _add_run_command(commands, "rfm", RFMConfig, "run Recursive Feature Machines (seed 000)")
     _add_analytic(commands)
     _add_ntk(commands)
@@ -408,7 +432,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gk`` command; returns the exit status."""
     args = parser().parse_args(argv)
-    run = {"train": _run_train, "transformer": _run_transformer, "rfm": _run_rfm,
+    run = {"train": _run_train, "transformer": _run_transformer, "rnn": _run_rnn,
+           "rfm": _run_rfm,
            "analytic": _run_analytic, "ntk": _run_ntk, "sweep": _run_sweep, "plot": _run_plot,
            "info": _run_info}[args.command]
     try:

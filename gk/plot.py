@@ -26,6 +26,8 @@ PANELS = {
     "ipr": ("IPR₂ of W1 (transformer: W_E)", (("ipr", "IPR"),), False),
     "circulant_deviation": ("circulant deviation D(C)", (("circulant_deviation", "D"),), True),
     "agop_alignment": ("alignment ρ(M_t, M*)", (("agop_alignment", "ρ"),), False),
+    "automaton": ("automaton states", (("n_states", "merged"),
+                                       ("n_states_minimised", "minimised")), True),
 }
 """Panel name → (y label, ((variable, legend label), ...), log y axis)."""
 
@@ -33,8 +35,10 @@ PANELS = {
 DEFAULT_PANELS = {
     "step": ("loss", "accuracy", "ipr"),
     "iteration": ("accuracy", "loss", "circulant_deviation", "agop_alignment"),
+    "streaming_parity": ("loss", "accuracy", "automaton"),
 }
-"""Panels drawn by default for network runs (``step``) and RFM runs (``iteration``)."""
+"""Panels drawn by default for network runs (``step``), RFM runs (``iteration``) and RNN
+runs on streaming parity."""
 
 
 def trajectory(ds: xr.Dataset, panels: Sequence[str] | None = None,
@@ -57,7 +61,9 @@ def trajectory(ds: xr.Dataset, panels: Sequence[str] | None = None,
     matplotlib.figure.Figure
     """
     time_dim = io.time_dim(ds)
-    panels = DEFAULT_PANELS[time_dim] if panels is None else panels
+    if panels is None:
+        kind = "streaming_parity" if ds.attrs.get("op") == "streaming_parity" else time_dim
+        panels = DEFAULT_PANELS[kind]
     panels = [panels] if isinstance(panels, str) else list(panels)
     unknown = [name for name in panels if name not in PANELS]
     if unknown or not panels:

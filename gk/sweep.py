@@ -118,6 +118,8 @@ def targets() -> dict[str, Target]:
     from gk.mlp.train import TrainConfig, train
     from gk.rfm import RFMConfig
     from gk.rfm import run as run_rfm
+    from gk.rnn.train import RNNConfig
+    from gk.rnn.train import train as train_rnn
     from gk.transformer.train import TransformerConfig
     from gk.transformer.train import train as train_transformer
 
@@ -132,6 +134,8 @@ def targets() -> dict[str, Target]:
         "transformer": Target("transformer", fields(TransformerConfig),
                               TransformerConfig.PER_MODEL, _resolve_config(TransformerConfig),
                               _resuming(train_transformer), "step"),
+        "rnn": Target("rnn", fields(RNNConfig), RNNConfig.PER_MODEL,
+                      _resolve_config(RNNConfig), _resuming(train_rnn), "step"),
     }
 
 
@@ -332,9 +336,10 @@ def run(target_name: str, grid: Mapping[str, Sequence] | Sequence[Mapping[str, A
 
     Parameters
     ----------
-    target_name : {"train", "rfm", "analytic"}
-        :func:`gk.mlp.train`, :func:`gk.rfm.run` or :func:`gk.analytic.width_curve` (whose
-        points take ``width``, ``activation`` and ``seed``).
+    target_name : {"train", "rfm", "analytic", "transformer", "rnn"}
+        :func:`gk.mlp.train`, :func:`gk.rfm.run`, :func:`gk.analytic.width_curve` (whose
+        points take ``width``, ``activation`` and ``seed``), :func:`gk.transformer.train`
+        or :func:`gk.rnn.train`.
     grid : dict of lists, or list of dicts
         The swept arguments (:func:`plan`); they become the cube's dims.
     out : path-like

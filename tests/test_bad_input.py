@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 import gk.analytic
+import gk.automaton
 import gk.cli
 import gk.fourier
 import gk.io
@@ -31,6 +32,7 @@ import gk.mlp
 import gk.ntk
 import gk.plot
 import gk.rfm
+import gk.rnn
 import gk.sweep
 import gk.tasks
 import gk.transformer
@@ -110,6 +112,13 @@ def transformer(**options) -> Callable[[Path], object]:
     return lambda folder: gk.transformer.train(
         **{"p": 7, "d_model": 8, "n_heads": 2, "d_mlp": 8, "steps": 2, **options},
         out=folder / "run.nc")
+
+
+def rnn(**options) -> Callable[[Path], object]:
+    """``gk.rnn.train`` on short sequences, writing to ``run.nc``."""
+    return lambda folder: gk.rnn.train(
+        **{"max_len": 3, "hidden": 4, "steps": 2, "test_lengths": (4, 6), "test_count": 4,
+           **options}, out=folder / "run.nc")
 
 
 def rfm(**options) -> Callable[[Path], object]:
@@ -193,6 +202,7 @@ T, R = "gk.mlp.train", "gk.rfm.run"
 V, TE = ValueError, TypeError
 S = "gk.sweep.run"
 TF = "gk.transformer.train"
+RN = "gk.rnn.train"
 
 CASES: list[Case] = [
     # gk.mlp.train
@@ -523,6 +533,31 @@ CASES: list[Case] = [
     Case("gk transformer", "--d-model 10 --n-heads 4",
          command("transformer", "--d-model", "10", "--n-heads", "4", "--steps", "2"),
          CommandError, ("d_model=10", "n_heads=4", "divisible")),
+    # gk.rnn.train and streaming parity
+    Case(RN, "max_len=0", rnn(max_len=0), V, ("max_len", "0", "≥ 1")),
+    Case(RN, "hidden=0", rnn(hidden=0), V, ("hidden", "0", "≥ 1")),
+    Case(RN, "merge_fraction=0", rnn(merge_fraction=0), V,
+         ("merge_fraction", "0", "> 0")),
+    Case(RN, "merge_fraction=-0.01", rnn(merge_fraction=-0.01), V,
+         ("merge_fraction", "-0.01", "> 0")),
+    Case(RN, "gain=[0.1, 0]", rnn(gain=[0.1, 0], seed=[0, 1]), V, ("gain", "0", "> 0")),
+    Case(RN, "test_lengths=(20, 11)", rnn(test_lengths=(20, 11)), V,
+         ("test_lengths[1]", "11", "≥ 20")),
+    Case(RN, "probe_pairs=500, max_len=6", rnn(probe_pairs=500, max_len=6), V,
+         ("probe_pairs=500", "max_len=6", "there are 91 pairs")),
+    Case(RN, "activation='sigmoid'", rnn(activation="sigmoid"), V,
+         ("activation='sigmoid'", "'relu', 'tanh'")),
+    Case("gk.automaton.merge_states", "threshold=0",
+         lambda folder: gk.automaton.merge_states(np.zeros((3, 2)), 0), V,
+         ("threshold", "0", "> 0")),
+    Case("gk.automaton.merge_threshold", "fraction=-1",
+         lambda folder: gk.automaton.merge_threshold(np.ones((3, 2)), -1), V,
+         ("fraction", "-1", "> 0")),
+    Case("gk.tasks.check_bits", "bits=[0, 2, 1]",
+         lambda folder: gk.tasks.check_bits(np.array([0, 2, 1])), V,
+         ("bits", "[0, 1, 2]", "binary", "0 or 1")),
+    Case("gk rnn", "--hidden 0", command("rnn", "--hidden", "0", "--max-len", "3"),
+         CommandError, ("hidden", "0", "≥ 1")),
     Case("gk.measures.grokking_time", "threshold=1.5",
          lambda folder: gk.measures.grokking_time(network_run(), threshold=1.5), V,
          ("threshold=1.5", "(0, 1]")),

@@ -203,6 +203,9 @@ def test_outputs_and_prefix_states_equal_the_full_forward_pass(activation):
     bits = np.broadcast_to(seqs.bits, (2, *seqs.bits.shape))
     y, cache = rm.forward(params, bits)
     np.testing.assert_array_equal(rm.outputs(params, bits), y)
+    order = np.argsort(-seqs.lengths, kind="stable")
+    running = rm.outputs(params, bits[:, order], seqs.lengths[order])
+    np.testing.assert_allclose(running, y[:, order] * seqs.mask[order], rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(rm.read_out(params, cache["h"][:, :, 1:]), y, rtol=1e-13)
     nodes = rm.prefix_states(params, 4)
     last = cache["h"][:, np.arange(seqs.size), seqs.lengths]

@@ -164,19 +164,23 @@ def loss_and_grads(params: Params, bits: Any, targets: Any, weights: Any
     return (G * residual).sum(axis=(1, 2)), backward(params, cache, 2 * G)
 
 
-def outputs(params: Params, bits: Any) -> Any:
+def outputs(params: Params, bits: Any, lengths: Any = None) -> Any:
     """The outputs y (M, n, T) of :func:`forward` without keeping the states (for
-    evaluation on long sequences: memory M·n·(T + H))."""
+    evaluation on long sequences: memory M·n·(T + H)). Given the sequences' ``lengths``
+    (n,) in decreasing order, each step computes only the sequences still running, and the
+    outputs after a sequence's end are 0."""
     xp = array_namespace(bits)
     arrays, (phi, _) = params.arrays, ACTIVATIONS[params.activation]
     M, n, T = bits.shape
+    running = np.full(T, n) if lengths is None else (
+        np.asarray(lengths)[None, :] > np.arange(T)[:, None]).sum(axis=1)
     models = xp.arange(M)[:, None]
     h = xp.broadcast_to(params.initial_state()[:, None], (M, n, params.hidden))
-    y = xp.empty((M, n, T), dtype=arrays["W_hh"].dtype)
-    for t in range(T):
-        a = xp.matmul(h, arrays["W_hh"]) + arrays["W_in"][models, bits[:, :, t]]
+    y = xp.zeros((M, n, T), dtype=arrays["W_hh"].dtype)
+    for t, k in enumerate(running.tolist()):
+        a = xp.matmul(h[:, :k], arrays["W_hh"]) + arrays["W_in"][models, bits[:, :k, t]]
         h = phi(a + arrays["b_h"][:, None])
-        y[:, :, t] = xp.einsum("mnh,mh->mn", h, arrays["w_out"]) + arrays["b_out"][:, None]
+        y[:, :k, t] = xp.einsum("mnh,mh->mn", h, arrays["w_out"]) + arrays["b_out"][:, None]
     return y
 
 

@@ -32,6 +32,9 @@ WEIGHT_DIMS = {"W_in": ("symbol", "hidden"), "W_hh": ("hidden_from", "hidden"),
                "b_h": ("hidden",), "w_out": ("hidden",), "b_out": (), "h0": ("hidden",)}
 """The dims after ``model`` of each weight's snapshots."""
 
+PROBE_PAIRS = 32
+"""Probe pairs snapshotted unless ``probe_pairs`` says otherwise."""
+
 PAIR_MEASURES = ("distance", "alignment", "a_low", "a_high", "predicted_distance")
 """The interaction-theory quantities snapshotted per probe pair, as ``pair_{name}``
 (:func:`gk.interaction.pair_measures`)."""
@@ -80,9 +83,9 @@ class RNNConfig(RunConfig):
         Steps between snapshots of the weights and of the probe pairs' measures.
     merge_fraction : float
         States closer than merge_fraction × the hidden states' standard deviation merge.
-    probe_pairs : int
+    probe_pairs : int or None
         Pairs of prefixes (lengths 1..max_len // 2) whose interaction-theory quantities are
-        snapshotted (0: none).
+        snapshotted (0: none; None: :data:`PROBE_PAIRS`, or every pair if there are fewer).
     """
 
     max_len: int = 10
@@ -106,7 +109,7 @@ class RNNConfig(RunConfig):
     log_every: int = 16
     snapshot_every: int = 160
     merge_fraction: float = 0.01
-    probe_pairs: int = 32
+    probe_pairs: int | None = None
 
     PER_MODEL = ("seed", "gain", "train_fraction", "lr", "weight_decay")
 
@@ -121,7 +124,15 @@ class RNNConfig(RunConfig):
         for gain in self.per_model("gain"):
             check_number("gain", gain)
         check_number("merge_fraction", self.merge_fraction)
+        shallow = 2 ** (self.max_len // 2 + 1) - 2          # prefixes of length 1..max_len // 2
+        available = shallow * (shallow - 1) // 2
+        if self.probe_pairs is None:
+            object.__setattr__(self, "probe_pairs", min(PROBE_PAIRS, available))
         check_int("probe_pairs", self.probe_pairs, 0)
+        if self.probe_pairs > available:
+            raise ValueError(f"probe_pairs={self.probe_pairs} is too large for max_len="
+                             f"{self.max_len}: there are {available} pairs of prefixes of "
+                             f"length 1..{self.max_len // 2}")
         backend.check_dtype(self.dtype)
         training.check_loop_fields(self)
 
@@ -164,10 +175,13 @@ class Evaluator:
         for m, split in enumerate(splits):
             self.is_train[m, split.train] = True
         self.node_weights = backend.asarray(self._node_counts(), config.dtype)
-        self.test_bits = backend.asarray(np.broadcast_to(task.test.bits,
-                                                         (len(splits), *task.test.bits.shape)))
-        self.test_targets = backend.asarray(task.test.targets, config.dtype)
-        self.test_mask = backend.asarray(task.test.mask, config.dtype)
+        test = task.test
+        self.test_order = np.argsort(-test.lengths, kind="stable")     # longest first
+        self.test_lengths = test.lengths[self.test_order]
+        bits = test.bits[self.test_order]
+        self.test_bits = backend.asarray(np.broadcast_to(bits, (len(splits), *bits.shape)))
+        self.test_targets = backend.asarray(test.targets[self.test_order], config.dtype)
+        self.test_mask = backend.asarray(test.mask[self.test_order], config.dtype)
         self.pairs = sample_pairs(self.depths, config.probe_pairs, config.max_len // 2)
         self.continuations = continuations(self.children, self.pairs)
 
@@ -203,7 +217,7 @@ class Evaluator:
 
     def _test(self, params: Params) -> dict[str, Any]:
         xp = backend.array_namespace(self.test_mask)
-        error = outputs(params, self.test_bits) - self.test_targets
+        error = outputs(params, self.test_bits, self.test_lengths) - self.test_targets
         correct = (xp.abs(error) < 0.5) | (self.test_mask == 0)
         steps = self.test_mask.sum()
         return {"test_loss": (error**2 * self.test_mask).sum(axis=(1, 2)) / steps,
