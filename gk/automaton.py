@@ -201,3 +201,13 @@ def minimise(automaton: Automaton) -> np.ndarray:
 def minimal_states(automaton: Automaton) -> int:
     """The number of states of the minimised automaton (the dead state not counted)."""
     return int(minimise(automaton).max()) + 1
+
+
+def minimised(automaton: Automaton) -> Automaton:
+    """The minimal automaton: one state per block of :func:`minimise`, with the transitions
+    and output of its states (which agree within a block)."""
+    blocks = minimise(automaton)
+    _, first = np.unique(blocks, return_index=True)          # a state of each block
+    moves = automaton.transitions[first]
+    transitions = np.where(moves >= 0, blocks[np.maximum(moves, 0)], -1)
+    return Automaton(transitions, automaton.outputs[first], int(blocks[automaton.initial]))

@@ -487,7 +487,7 @@ def first_time(reached: Any, dim: str) -> Any:
     for every entry of its other dims; NaN where it never is."""
     times = reached[dim].astype(float)
     first = times.isel({dim: reached.argmax(dim)}, drop=True)
-    return first.where(reached.any(dim))
+    return first.where(reached.any(dim)).drop_vars(dim, errors="ignore")
 
 
 def memorisation_time(ds: Any) -> Any:

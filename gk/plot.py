@@ -467,3 +467,108 @@ def transformer(params, sequence: str = "a b =", model: int = 0,
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
+
+
+def automaton(machine, ax=None, title: str | None = None):
+    """Draw an automaton (:class:`gk.automaton.Automaton`) in layers by distance from its
+    initial state: white states output 0 (even), black ones 1 (odd), the initial state ringed
+    in red; blue arrows read 0, orange ones 1 (a loop is a ⟲ by the state).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    from collections import deque
+
+    if ax is None:
+        ax = plt.subplots(figsize=(6, 4))[1]
+    transitions, n = machine.transitions, machine.n_states
+    depth = np.full(n, -1)
+    depth[machine.initial] = 0
+    queue = deque([machine.initial])
+    while queue:                                   # breadth first from the initial state
+        state = queue.popleft()
+        for target in transitions[state]:
+            if target >= 0 and depth[target] < 0:
+                depth[target] = depth[state] + 1
+                queue.append(target)
+    depth[depth < 0] = depth.max() + 1             # unreachable states in a last column
+    position = np.empty((n, 2))
+    for layer in np.unique(depth):
+        members = np.flatnonzero(depth == layer)
+        position[members] = np.c_[np.full(len(members), layer),
+                                  np.arange(len(members)) - (len(members) - 1) / 2]
+    width = 1.0 if n <= 12 else 0.4
+    for state in range(n):
+        for symbol, colour in enumerate(("tab:blue", "tab:orange")):
+            target = transitions[state, symbol]
+            if target < 0:
+                continue
+            if target == state:                    # a loop: ⟲ above (0) or below (1)
+                ax.annotate("⟲", position[state], xytext=(0, 9 - 18 * symbol),
+                            textcoords="offset points", ha="center", va="center",
+                            color=colour, fontsize=12 if n <= 12 else 6)
+                continue
+            ax.annotate("", position[target], position[state],
+                        arrowprops=dict(arrowstyle="->", color=colour, lw=width,
+                                        shrinkA=6, shrinkB=6,
+                                        connectionstyle=f"arc3,rad={0.15 + 0.1 * symbol}"))
+    ax.scatter(*position.T, s=160 if n <= 12 else 25, c=machine.outputs, cmap="gray_r",
+               vmin=0, vmax=1, edgecolors="k", zorder=3)
+    ax.scatter(*position[machine.initial], s=300 if n <= 12 else 60, facecolors="none",
+               edgecolors="red", zorder=4)
+    ax.set_title(title or f"{n} states")
+    ax.set_xlabel("distance from the initial state")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_yticks([])
+    ax.set_xlim(-0.5, depth.max() + 0.5)
+    ax.set_ylim(position[:, 1].min() - 0.7, position[:, 1].max() + 0.7)
+    return ax
+
+
+def streaming_parity(ds: xr.Dataset, path: str | os.PathLike | None = None,
+                     title: str | None = None):
+    """An RNN run on streaming parity (:func:`gk.rnn.train`) against epochs, every model:
+    train and test loss (test: the longer sequences), test accuracy per step and per
+    sequence, the automaton's states before and after minimisation, and the probe pairs'
+    distance ‖d_h‖ (equal parity solid, different parity dashed; seed 003, eq. 3).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if ds.attrs.get("op") != "streaming_parity":
+        raise ValueError("ds is not allowed: it is not a streaming parity run (gk.rnn.train)")
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+    for model in range(ds.sizes["model"]):
+        one = ds.isel(model=model)
+        epoch = ds.step / float(one.steps_per_epoch)
+        label = f"seed {int(one.seed)}"
+        lines = axes[0].plot(epoch, one.train_loss, label=f"train, {label}")
+        axes[0].plot(epoch, one.test_loss, ls="--", color=lines[0].get_color())
+        axes[1].plot(epoch, one.test_acc, color=lines[0].get_color(), label=label)
+        axes[1].plot(epoch, one.test_sequence_acc, ls=":", color=lines[0].get_color())
+        axes[2].plot(epoch, one.n_states, color=lines[0].get_color(), label=label)
+        axes[2].plot(epoch, one.n_states_minimised, ls="--", color=lines[0].get_color())
+        if "pair_distance" in ds:
+            at = ds.snapshot / float(one.steps_per_epoch)
+            same = ds.probe_same_parity.values.astype(bool)
+            distance = one.pair_distance.values
+            axes[3].plot(at, np.median(distance[:, same], axis=1), color=lines[0].get_color())
+            axes[3].plot(at, np.median(distance[:, ~same], axis=1), ls="--",
+                         color=lines[0].get_color())
+    for ax, ylabel, log in zip(axes, ("MSE (test dashed)", "test accuracy (sequences dotted)",
+                                      "automaton states (minimised dashed)",
+                                      "median ‖d_h‖ of probe pairs"),
+                               (True, False, True, False), strict=True):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        if log:
+            ax.set_yscale("log")
+    axes[0].legend(fontsize="small")
+    fig.suptitle(title or ds.attrs.get("title", ""))
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig

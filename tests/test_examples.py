@@ -170,3 +170,16 @@ def test_attention_heads_quick_fits_more_of_the_training_set_with_more_heads(tmp
     for cells in lines.values():
         train = [float(cell.split("/")[0]) for cell in cells.split("  ") if "/" in cell]
         assert len(train) == 3 and train[-1] > train[0]
+
+
+def test_streaming_parity_quick_merges_into_the_parity_automaton(tmp_path):
+    out = run_example("streaming_parity.py", "--out-dir", str(tmp_path))
+    for suffix in (".png", "_automata.png", "_phase.png"):
+        assert (tmp_path / f"streaming_parity_quick{suffix}").stat().st_size > 0
+    ds = io.open_run(tmp_path / "streaming_parity_quick.nc")
+    last = ds.isel(step=-1)
+    assert (last.n_states_minimised == 2).all() and (last.test_sequence_acc == 1).all()
+    assert "drop epoch: median" in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()
+            if line.startswith(("0.3 ", "1.0 "))}
+    assert rows["1.0"][0] == "1.0"            # all data, small initial weights: merged

@@ -17,6 +17,7 @@ from gk.automaton import (
     merge_threshold,
     minimal_states,
     minimise,
+    minimised,
     prefix_tree,
 )
 from gk.interaction import (
@@ -27,7 +28,7 @@ from gk.interaction import (
 )
 from gk.io import open_run
 from gk.rnn import model as rm
-from gk.rnn.train import SequenceBatches, _Loop, load_params, train
+from gk.rnn.train import SequenceBatches, _Loop, load_params, run_automata, train
 from gk.tasks import all_sequences, check_bits, random_split, streaming_parity
 
 
@@ -135,6 +136,9 @@ def test_hopcroft_minimises_a_textbook_automaton():
     outputs = np.array([0, 0, 1, 1, 1, 0])
     blocks = minimise(Automaton(transitions, outputs))
     assert list(blocks) == [0, 0, 1, 1, 1, 2]
+    small = minimised(Automaton(transitions, outputs))
+    assert small.transitions.tolist() == [[0, 1], [1, 2], [2, 2]]
+    assert small.outputs.tolist() == [0, 1, 0] and small.initial == 0
 
 
 def test_hopcroft_on_the_parity_tree_keeps_depth_and_parity():
@@ -327,6 +331,12 @@ def test_a_quick_run_merges_into_the_two_state_automaton_and_generalises(tmp_pat
     assert (last.n_states_minimised == 2).all() and (last.test_sequence_acc == 1).all()
     assert (ds.n_states.max("step") > 20).all()          # the tree grew before it merged
     assert (last.automaton_conflicts == 0).all()
+    step = int(ds.snapshot[-2])
+    again = run_automata(load_params(ds, step), 6)
+    assert [a.n_states for a in again] == ds.n_states.sel(step=step).values.tolist()
+    parity = minimised(again[0])
+    assert parity.outputs[parity.initial] == 0 and parity.outputs[1 - parity.initial] == 1
+    assert parity.transitions[parity.initial].tolist() == [parity.initial, 1 - parity.initial]
     same = ds.probe_same_parity.values
     assert same.any() and not same.all()
     # equal parity: ỹ_i = 0 for every continuation, so A_low = 0, A_high < 0: merge (eq. 7)

@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 
 from gk import backend, checkpoint, io, training
-from gk.automaton import extract, merge_threshold, minimal_states, prefix_tree
+from gk.automaton import Automaton, extract, merge_threshold, minimal_states, prefix_tree
 from gk.config import RunConfig, check_choice, check_int, check_number, configure
 from gk.interaction import continuations, pair_measures, sample_pairs
 from gk.optim import model_norm
@@ -225,24 +225,18 @@ class Evaluator:
                 "test_sequence_acc": correct.all(axis=2).mean(axis=1)}
 
     def _automata(self, states: Any, error: Any) -> dict[str, np.ndarray]:
-        """Each model's automaton over the prefix tree (:mod:`gk.automaton`), on the host."""
-        host_states = backend.to_numpy(states)
-        classes = backend.to_numpy(error) + self.node_targets > 0.5
-        classes[:, 0] = False      # h0 emits nothing: the parity of the empty prefix, even
+        outputs = backend.to_numpy(error) + self.node_targets
+        found = automata(states, outputs, self.children, self.config.merge_fraction)
         names = ("n_states", "n_states_minimised", "merger_pairs", "automaton_conflicts",
                  "merge_threshold")
-        row = {name: np.empty(len(host_states)) for name in names}
-        for m, model_states in enumerate(host_states):
-            threshold = merge_threshold(model_states, self.config.merge_fraction)
-            if not np.isfinite(threshold) or threshold == 0:
-                for name in names:
-                    row[name][m] = np.nan
-                continue
-            automaton = extract(model_states, classes[m], self.children, threshold)
-            values = (automaton.n_states, minimal_states(automaton), automaton.merger_pairs,
-                      automaton.conflicts + automaton.mixed_outputs, threshold)
-            for name, value in zip(names, values, strict=True):
-                row[name][m] = value
+        row = {name: np.full(len(found), np.nan) for name in names}
+        for m, (automaton, threshold) in enumerate(found):
+            if automaton is not None:
+                values = (automaton.n_states, minimal_states(automaton),
+                          automaton.merger_pairs,
+                          automaton.conflicts + automaton.mixed_outputs, threshold)
+                for name, value in zip(names, values, strict=True):
+                    row[name][m] = value
         return row
 
     def pair_snapshot(self, params: Params) -> dict[str, tuple[Any, tuple[str, ...]]]:
@@ -253,6 +247,35 @@ class Evaluator:
         measures = pair_measures(states, read_out(params, states), self.node_targets,
                                  self.pairs, *self.continuations)
         return {f"pair_{name}": (measures[name], ("probe_pair",)) for name in PAIR_MEASURES}
+
+
+def automata(states: Any, outputs: Any, children: np.ndarray, merge_fraction: float = 0.01
+             ) -> list[tuple[Automaton | None, float]]:
+    """Each model's automaton over the prefix tree (:func:`gk.automaton.extract`, on the
+    host) and its merge threshold, from the hidden states (M, nodes, H) and outputs
+    (M, nodes) at the nodes (:func:`gk.rnn.model.prefix_states`). The output class is
+    y > ½; h0 emits nothing, so the empty prefix gets its parity, even. A model whose states
+    are not finite, or all equal, gets no automaton (None)."""
+    host_states = backend.to_numpy(states)
+    classes = backend.to_numpy(outputs) > 0.5
+    classes[:, 0] = False
+    found = []
+    for model_states, model_classes in zip(host_states, classes, strict=True):
+        threshold = merge_threshold(model_states, merge_fraction)
+        if not np.isfinite(threshold) or threshold == 0:
+            found.append((None, threshold))
+            continue
+        found.append((extract(model_states, model_classes, children, threshold), threshold))
+    return found
+
+
+def run_automata(params: Params, max_len: int, merge_fraction: float = 0.01
+                 ) -> list[Automaton | None]:
+    """The automaton of every model of ``params`` over the prefixes of length ≤ ``max_len``
+    (:func:`automata`), e.g. from :func:`load_params` at a snapshot."""
+    states = prefix_states(params, max_len)
+    found = automata(states, read_out(params, states), prefix_tree(max_len), merge_fraction)
+    return [automaton for automaton, _ in found]
 
 
 class _Loop(training.Loop):
