@@ -16,11 +16,19 @@ Part 2 is the phase diagram of merging against the training-set size (the fracti
 merged when its minimised automaton has two states and it is right on every test sequence
 (``streaming_parity_phase.png``; ``--quick`` names every file ``streaming_parity_quick*``).
 
-    python examples/streaming_parity.py              # seeds 0-3, ~1 h on one core
+    python examples/streaming_parity.py              # seeds 0-3, ~30 min on one core
     python examples/streaming_parity.py --workers 2  # the phase diagram in two processes
     python examples/streaming_parity.py --quick      # lengths 1..6, 32 units: ~1 min
 
 Running it again reuses what is finished in ``--out-dir`` (an interrupted run resumes).
+
+Measured here with ``--seeds 0 1 2 3 4 5 6 7`` (docs/streaming_parity.rst has the table):
+the drop at epochs 232-268 (median 256.5); the merged automaton peaks at 1053-1291 states,
+and the minimised one reaches the two parity states in every seed (epochs 379-683); every
+test sequence of length 11..100 is right at every step from the drop on. Phase diagram
+(8000 steps, seeds 0 and 1): merged at gain 0.1 for 30% and 100% of the sequences, one seed
+of two at 10%; never at gain 0.5 (it generalises but keeps 131-248 minimised states); gain
+2.0 diverges.
 """
 
 import argparse
@@ -88,8 +96,9 @@ def draw_automata(ds: xr.Dataset, path: Path, model: int = 0) -> None:
         automaton = run_automata(gk.rnn.load_params(ds, step).model(model), max_len)[0]
         small = minimised(automaton)
         epoch = step / float(one.steps_per_epoch)
-        gk.plot.automaton(small, ax=ax, title=f"epoch {epoch:g}: {small.n_states} states "
-                                              f"({automaton.n_states} merged)")
+        plural = "s" if small.n_states > 1 else ""
+        gk.plot.automaton(small, ax=ax, title=f"epoch {epoch:g}: {small.n_states} state{plural}"
+                                              f" ({automaton.n_states} merged)")
     fig.suptitle(f"minimised automaton of seed {int(one.seed)}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
