@@ -555,6 +555,19 @@ def config(ds: xr.Dataset) -> dict:
     return json.loads(ds.attrs["config"])
 
 
+def snapshot_at(source: xr.Dataset | str | os.PathLike, step: int | None = None
+                ) -> tuple[xr.Dataset, dict]:
+    """A trajectory's (a dataset or a file) snapshot at ``step`` (the last if None) and the
+    configuration it was made with; a ValueError lists the stored snapshots if ``step`` has
+    none."""
+    ds = source if isinstance(source, xr.Dataset) else open_run(source)
+    if step is None:
+        step = int(ds.snapshot[-1])
+    if step not in ds.snapshot.values:
+        raise ValueError(f"step={step} has no snapshot; snapshots: {ds.snapshot.values.tolist()}")
+    return ds.sel(snapshot=step), config(ds)
+
+
 @dataclass(frozen=True)
 class Layout:
     """What a run's file holds besides its logged rows and snapshots.

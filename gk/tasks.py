@@ -442,12 +442,12 @@ class Sequences:
     bits: np.ndarray
     lengths: np.ndarray
 
-    @property
+    @cached_property
     def mask(self) -> np.ndarray:
         """(n, T) bool: True at the steps inside each sequence."""
         return np.arange(self.bits.shape[1])[None, :] < self.lengths[:, None]
 
-    @property
+    @cached_property
     def targets(self) -> np.ndarray:
         """(n, T) the parity of the bits seen so far at every step (0 after the end)."""
         return (np.cumsum(self.bits, axis=1) % 2) * self.mask

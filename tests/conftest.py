@@ -1,6 +1,7 @@
 """Shared fixtures; tests marked ``gpu`` are skipped where CuPy or a device is missing."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -43,3 +44,18 @@ def differing_variables(first, second) -> list[str]:
     to NaN)."""
     return [name for name in first.data_vars
             if not np.array_equal(first[name].values, second[name].values, equal_nan=True)]
+
+
+def sigterm_at_call(monkeypatch, loop_class, call: int):
+    """Make ``loop_class.gradients`` send this process SIGTERM at its ``call``-th call (so a
+    run stops at step ``call`` − 1); returns a function that puts the original back."""
+    gradients, calls = loop_class.gradients, []
+
+    def stopping(self):
+        calls.append(1)
+        if len(calls) == call:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return gradients(self)
+
+    monkeypatch.setattr(loop_class, "gradients", stopping)
+    return lambda: monkeypatch.setattr(loop_class, "gradients", gradients)

@@ -2,11 +2,10 @@
 time against finite differences and a plain loop, and automaton extraction and Hopcroft
 minimisation on automata whose answers are known."""
 
-import os
-import signal
 
 import numpy as np
 import pytest
+from conftest import sigterm_at_call
 
 from gk import checkpoint
 from gk.automaton import (
@@ -352,19 +351,11 @@ def test_interrupted_run_resumes_bit_identical(tmp_path, monkeypatch):
     options = {**QUICK, "steps": 60, "log_every": 10, "snapshot_every": 20, "seed": [0, 1],
                "batch_size": 16}
     reference = train(**options)
-    gradients, calls = _Loop.gradients, []
-
-    def stopped_at_step_23(self):
-        calls.append(1)
-        if len(calls) == 24:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return gradients(self)
-
-    monkeypatch.setattr(_Loop, "gradients", stopped_at_step_23)
+    restore = sigterm_at_call(monkeypatch, _Loop, 24)    # stops at step 23
     out = tmp_path / "run.nc"
     with pytest.raises(checkpoint.RunInterrupted):
         train(**options, out=out, checkpoint_seconds=0)
-    monkeypatch.setattr(_Loop, "gradients", gradients)
+    restore()
     resumed = train(**options, out=out, resume=True)
     for name in ("train_loss", "test_acc", "n_states", "W_hh", "pair_alignment"):
         np.testing.assert_array_equal(resumed[name].values, reference[name].values)

@@ -2,11 +2,10 @@
 against a plain all-positions implementation, every backward piece and the whole model's
 gradient against finite differences, training, files, resume and the Fourier measures."""
 
-import os
-import signal
 
 import numpy as np
 import pytest
+from conftest import sigterm_at_call
 
 from gk import checkpoint, io, measures
 from gk.tasks import modular
@@ -252,19 +251,11 @@ def test_interrupted_run_resumes_bit_identical(tmp_path, monkeypatch):
     options = dict(p=11, d_model=16, n_heads=2, d_mlp=32, steps=40, log_every=5,
                    snapshot_every=10, seed=[0, 1], optimizer="adamw", batch_size=16)
     reference = train(**options)
-    gradients, calls = _Loop.gradients, []
-
-    def stopped_at_step_23(self):
-        calls.append(1)
-        if len(calls) == 24:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return gradients(self)
-
-    monkeypatch.setattr(_Loop, "gradients", stopped_at_step_23)
+    restore = sigterm_at_call(monkeypatch, _Loop, 24)    # stops at step 23
     out = tmp_path / "run.nc"
     with pytest.raises(checkpoint.RunInterrupted):
         train(**options, out=out, checkpoint_seconds=0)
-    monkeypatch.setattr(_Loop, "gradients", gradients)
+    restore()
     resumed = train(**options, out=out, resume=True)
     for name in ("train_loss", "test_acc", "W_E", "L0_W_in", "W_U"):
         np.testing.assert_array_equal(resumed[name].values, reference[name].values)

@@ -357,13 +357,7 @@ def load_params(source: xr.Dataset | str | os.PathLike, step: int | None = None)
 
     Returns a batched :class:`Params` (leading model axis) on the backend.
     """
-    ds = source if isinstance(source, xr.Dataset) else io.open_run(source)
-    if step is None:
-        step = int(ds.snapshot[-1])
-    if step not in ds.snapshot.values:
-        raise ValueError(f"step={step} has no snapshot; snapshots: {ds.snapshot.values.tolist()}")
-    snapshot = ds.sel(snapshot=step)
-    config = io.config(ds)
+    snapshot, config = io.snapshot_at(source, step)
     scale = 1.0 if config.get("parametrisation") == "standard" else None
     return Params(backend.asarray(snapshot.W1.values), backend.asarray(snapshot.W2.values),
                   config["activation"], scale)

@@ -170,6 +170,7 @@ class Evaluator:
         self.children = prefix_tree(config.max_len)
         last = train.lengths - 1
         self.node_targets = np.concatenate([[0], train.targets[np.arange(train.size), last]])
+        self.node_targets_on_device = backend.asarray(self.node_targets, config.dtype)
         self.depths = np.concatenate([[0], train.lengths])
         self.is_train = np.zeros((len(splits), train.size), dtype=bool)
         for m, split in enumerate(splits):
@@ -182,6 +183,8 @@ class Evaluator:
         self.test_bits = backend.asarray(np.broadcast_to(bits, (len(splits), *bits.shape)))
         self.test_targets = backend.asarray(test.targets[self.test_order], config.dtype)
         self.test_mask = backend.asarray(test.mask[self.test_order], config.dtype)
+        self.test_steps = self.test_mask.sum()
+        self.nodes: tuple[Any, Any] | None = None   # states and outputs at the last log step
         self.pairs = sample_pairs(self.depths, config.probe_pairs, config.max_len // 2)
         self.continuations = continuations(self.children, self.pairs)
 
@@ -204,7 +207,8 @@ class Evaluator:
         """The row of metrics at a log step."""
         xp = backend.array_namespace(self.node_weights)
         states = prefix_states(params, self.config.max_len)
-        error = read_out(params, states) - xp.asarray(self.node_targets, states.dtype)
+        self.nodes = states, read_out(params, states)
+        error = self.nodes[1] - self.node_targets_on_device
         rows = {"train_loss": (self.node_weights * error**2).sum(axis=1),
                 "train_acc": (self.node_weights * (xp.abs(error) < 0.5)).sum(axis=1)}
         rows.update(self._test(params))
@@ -212,20 +216,19 @@ class Evaluator:
         rows["grad_norm"] = model_norm(grads)
         stacked = backend.to_numpy(xp.stack([v.astype(xp.float64) for v in rows.values()]))
         row = dict(zip(rows, stacked, strict=True))
-        row.update(self._automata(states, error))
+        row.update(self._automata(*self.nodes))
         return row
 
     def _test(self, params: Params) -> dict[str, Any]:
         xp = backend.array_namespace(self.test_mask)
         error = outputs(params, self.test_bits, self.test_lengths) - self.test_targets
         correct = (xp.abs(error) < 0.5) | (self.test_mask == 0)
-        steps = self.test_mask.sum()
+        steps = self.test_steps
         return {"test_loss": (error**2 * self.test_mask).sum(axis=(1, 2)) / steps,
                 "test_acc": ((correct * self.test_mask).sum(axis=(1, 2))) / steps,
                 "test_sequence_acc": correct.all(axis=2).mean(axis=1)}
 
-    def _automata(self, states: Any, error: Any) -> dict[str, np.ndarray]:
-        outputs = backend.to_numpy(error) + self.node_targets
+    def _automata(self, states: Any, outputs: Any) -> dict[str, np.ndarray]:
         found = automata(states, outputs, self.children, self.config.merge_fraction)
         names = ("n_states", "n_states_minimised", "merger_pairs", "automaton_conflicts",
                  "merge_threshold")
@@ -239,13 +242,13 @@ class Evaluator:
                     row[name][m] = value
         return row
 
-    def pair_snapshot(self, params: Params) -> dict[str, tuple[Any, tuple[str, ...]]]:
-        """The probe pairs' interaction-theory quantities, as snapshot arrays."""
+    def pair_snapshot(self) -> dict[str, tuple[Any, tuple[str, ...]]]:
+        """The probe pairs' interaction-theory quantities at the last log step (snapshots
+        are taken at log steps, after the row), as snapshot arrays."""
         if not len(self.pairs):
             return {}
-        states = prefix_states(params, self.config.max_len)
-        measures = pair_measures(states, read_out(params, states), self.node_targets,
-                                 self.pairs, *self.continuations)
+        measures = pair_measures(*self.nodes, self.node_targets, self.pairs,
+                                 *self.continuations)
         return {f"pair_{name}": (measures[name], ("probe_pair",)) for name in PAIR_MEASURES}
 
 
@@ -299,7 +302,7 @@ class _Loop(training.Loop):
 
     def snapshot(self) -> dict[str, tuple[Any, tuple[str, ...]]]:
         weights = {key: (value, WEIGHT_DIMS[key]) for key, value in self.params.arrays.items()}
-        return {**weights, **self.evaluator.pair_snapshot(self.params)}
+        return {**weights, **self.evaluator.pair_snapshot()}
 
 
 def layout(config: RNNConfig, task: StreamingParity, evaluator: Evaluator,
@@ -383,17 +386,11 @@ def train(config: RNNConfig | None = None, *, out: str | os.PathLike | None = No
 def load_params(source: xr.Dataset | str | os.PathLike, step: int | None = None) -> Params:
     """The weights of an RNN run at a snapshot step (the last if ``step`` is None), batched
     over its models, on the backend."""
-    ds = source if isinstance(source, xr.Dataset) else io.open_run(source)
-    if "W_hh" not in ds:
+    snapshot, config = io.snapshot_at(source, step)
+    if "W_hh" not in snapshot:
         raise ValueError("this file holds no RNN weights (no W_hh snapshot)")
-    if step is None:
-        step = int(ds.snapshot[-1])
-    if step not in ds.snapshot.values:
-        raise ValueError(f"step={step} has no snapshot; snapshots: {ds.snapshot.values.tolist()}")
-    config = io.config(ds)
-    snapshot = ds.sel(snapshot=step)
     arrays = {name: backend.asarray(np.ascontiguousarray(snapshot[name].values))
-              for name in WEIGHT_DIMS if name in ds}
+              for name in WEIGHT_DIMS if name in snapshot}
     fixed = None
     if "h0" not in arrays:
         fixed = backend.namespace().ones_like(arrays["b_h"])

@@ -263,15 +263,9 @@ def train(config: TransformerConfig | None = None, *, out: str | os.PathLike | N
 def load_params(source: xr.Dataset | str | os.PathLike, step: int | None = None) -> Params:
     """The weights of a transformer run at a snapshot step (the last if ``step`` is None),
     batched over its models, on the backend."""
-    ds = source if isinstance(source, xr.Dataset) else io.open_run(source)
-    if step is None:
-        step = int(ds.snapshot[-1])
-    if step not in ds.snapshot.values:
-        raise ValueError(f"step={step} has no snapshot; snapshots: {ds.snapshot.values.tolist()}")
-    config = io.config(ds)
-    names = [name for name in ds.data_vars if name in WEIGHT_DIMS
+    snapshot, config = io.snapshot_at(source, step)
+    names = [name for name in snapshot.data_vars if name in WEIGHT_DIMS
              or (name[0] == "L" and name.split("_", 1)[1] in WEIGHT_DIMS)]
-    snapshot = ds.sel(snapshot=step)
     arrays = {name: backend.asarray(np.ascontiguousarray(snapshot[name].values))
               for name in names}
     if layer_name(0, "W_Q") not in arrays:
