@@ -31,7 +31,7 @@ def _batch_size(text: str) -> int | None:
 
 
 NONE_DEFAULT_TYPES = {"lr": float, "batch_size": _batch_size, "bandwidth": float,
-                      "memory_gb": float, "probe_pairs": int}
+                      "memory_gb": float, "probe_pairs": int, "grad_filter": str}
 """Types of config fields whose default is None or may be None (the type cannot be read
 from the default)."""
 

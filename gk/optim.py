@@ -18,6 +18,12 @@ Conventions (those of PyTorch, so runs compare one to one):
 - ``linf`` adds the penalty λ∞·‖θ‖_∞ (seed 002) to the loss for every optimizer:
   ‖θ‖_∞ = max over all entries of all of a model's parameters, whose subgradient is
   sign(θ_j) on the maximising entries (shared equally among ties) and 0 elsewhere.
+
+A :class:`GradFilter` (Grokfast, Lee et al. 2024, arXiv 2405.20233) amplifies the slow part
+of the gradients before any of these rules sees them: g ← g + λ·ḡ with ḡ an exponential or
+windowed moving average of past gradients. It acts on the gradient of the loss (as
+``p.grad`` after ``backward()`` in PyTorch), before the optimizer adds weight decay or the
+ℓ∞ penalty.
 """
 
 from __future__ import annotations
@@ -26,8 +32,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from gk.backend import array_namespace
+from gk.config import check_int, check_number
 
 OPTIMIZERS = ("gd", "momentum", "adamw", "normalised_gd")
+
+FILTERS = ("ema", "ma")
+"""Grokfast's gradient filters: exponential (``ema``) and windowed (``ma``) moving averages."""
 
 Arrays = dict[str, Any]
 
@@ -61,6 +71,79 @@ def init_state(optimizer: str, params: Arrays) -> Arrays:
              "adamw": ("m", "v")}[optimizer]
     return {f"{key}.{name}": xp.zeros_like(value)
             for name in names for key, value in params.items()}
+
+
+@dataclass(frozen=True)
+class GradFilter:
+    """Grokfast's low-pass gradient filters (Lee et al. 2024, arXiv 2405.20233).
+
+    At update t, with g_t the gradient of the loss:
+
+    - ``ema`` (Grokfast, Alg. 2): μ_t = α·μ_{t−1} + (1 − α)·g_t with μ_1 = g_1 (the
+      authors' code starts the average at the first gradient), and g_t ← g_t + λ·μ_t.
+    - ``ma`` (Grokfast-MA, Alg. 1): ḡ_t is the mean of the last ``window`` gradients
+      g_{t−w+1} … g_t, and g_t ← g_t + λ·ḡ_t once the window is full (t ≥ w); before that
+      g_t passes unchanged (the code's ``warmup``).
+
+    The state is a dict of arrays with the model axis first, ``{key}.ema`` (M, ...) or
+    ``{key}.window`` (M, w, ...), a ring buffer whose slot for update t is (t − 1) mod w;
+    it travels with the optimizer's state (checkpoints included).
+
+    Attributes
+    ----------
+    kind : {"ema", "ma"}
+    alpha : float
+        α of ``ema``, in (0, 1) (Grokfast: 0.98).
+    lamb : float
+        λ ≥ 0, the amplification of the slow component (Grokfast: 2 for ``ema``, 5 for
+        ``ma``).
+    window : int
+        w ≥ 1 of ``ma`` (Grokfast: 100).
+    """
+
+    kind: str
+    alpha: float = 0.98
+    lamb: float = 2.0
+    window: int = 100
+
+    def init_state(self, params: Arrays) -> Arrays:
+        """Zero filter state for ``params``."""
+        xp = array_namespace(*params.values())
+        if self.kind == "ema":
+            return {f"{key}.ema": xp.zeros_like(value) for key, value in params.items()}
+        return {f"{key}.window": xp.zeros((value.shape[0], self.window) + value.shape[1:],
+                                          dtype=value.dtype)
+                for key, value in params.items()}
+
+    def apply(self, grads: Arrays, state: Arrays, step: int) -> None:
+        """Filter ``grads`` of update ``step`` (1-based) in place, advancing ``state``."""
+        for key, g in grads.items():
+            if self.kind == "ema":
+                average = state[f"{key}.ema"]
+                if step == 1:
+                    average[...] = g
+                else:
+                    average *= self.alpha
+                    average += (1 - self.alpha) * g
+                g += self.lamb * average
+                continue
+            window = state[f"{key}.window"]
+            window[:, (step - 1) % self.window] = g
+            if step >= self.window:
+                g += (self.lamb / self.window) * window.sum(axis=1)
+
+
+def check_grad_filter(kind: str | None, alpha: float, lamb: float, window: int) -> None:
+    """Raise unless the arguments describe a :class:`GradFilter`, or no filter (``kind``
+    None; the other arguments must still be valid)."""
+    if kind is not None and kind not in FILTERS:
+        raise ValueError(f"grad_filter={kind!r} is not a gradient filter; allowed: None, "
+                         f"{', '.join(map(repr, FILTERS))}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ValueError(f"filter_alpha={alpha!r} is not allowed; filter_alpha must be a "
+                         "number in (0, 1)")
+    check_number("filter_lambda", lamb, allow_zero=True)
+    check_int("filter_window", window, 1)
 
 
 def model_norm(arrays: Any) -> Any:

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from gk import backend, checkpoint, io
 from gk.config import check_int, check_number
 from gk.measures import check_key_frequencies, check_measures
-from gk.optim import Hyper, check_optimizer, init_state, update
+from gk.optim import GradFilter, Hyper, check_grad_filter, check_optimizer, init_state, update
 from gk.tasks import Split, Task, Triples, check_train_fraction
 
 
@@ -40,8 +40,9 @@ def check_measure_fields(config: Any, model: str) -> None:
 def check_loop_fields(config: Any) -> None:
     """Check, and normalise in place, the fields of a frozen trainer config that the loop
     reads: steps and logging (``steps``, ``log_every``, ``snapshot_every``), batches, the
-    optimizer (``optimizer``, ``momentum``, ``betas``, ``eps``) and the per-model
-    ``train_fraction``, ``seed``, ``lr`` and ``weight_decay``."""
+    optimizer (``optimizer``, ``momentum``, ``betas``, ``eps``), its gradient filter
+    (``grad_filter``, ``filter_alpha``, ``filter_lambda``, ``filter_window``) and the
+    per-model ``train_fraction``, ``seed``, ``lr`` and ``weight_decay``."""
     if isinstance(config.betas, list):
         object.__setattr__(config, "betas", tuple(config.betas))
     check_int("steps", config.steps, 0)
@@ -50,6 +51,8 @@ def check_loop_fields(config: Any) -> None:
     if config.batch_size is not None:
         check_int("batch_size", config.batch_size, 1)
     check_optimizer(config.optimizer)
+    check_grad_filter(config.grad_filter, config.filter_alpha, config.filter_lambda,
+                      config.filter_window)
     for fraction in config.per_model("train_fraction"):
         check_train_fraction(fraction)
     for seed in config.per_model("seed"):
@@ -137,12 +140,15 @@ class NoProbes:
 
 class Loop:
     """What a training run carries from step to step, and saves in a checkpoint: the
-    parameters ``arrays`` (a dict of (M, ...) arrays), the optimizer's state, the minibatch
-    generators and the probes' memory. Models that diverged are held where they stopped.
+    parameters ``arrays`` (a dict of (M, ...) arrays), the optimizer's state (with the
+    gradient filter's, if any), the minibatch generators and the probes' memory. Models
+    that diverged are held where they stopped.
 
     Subclasses give :meth:`gradients`, :meth:`measure` and :meth:`snapshot`; ``config`` has
     the fields of a trainer's config (``optimizer``, ``momentum``, ``betas``, ``eps``,
-    ``steps``, ``log_every``, ``snapshot_every``, per-model ``lr`` and ``weight_decay``).
+    ``steps``, ``log_every``, ``snapshot_every``, per-model ``lr`` and ``weight_decay``,
+    and the gradient filter's ``grad_filter``, ``filter_alpha``, ``filter_lambda``,
+    ``filter_window``).
     """
 
     def __init__(self, config: Any, arrays: dict[str, Any], batches: Batches,
@@ -151,6 +157,11 @@ class Loop:
         self.config, self.arrays, self.batches = config, arrays, batches
         self.probes = NoProbes() if probes is None else probes
         self.state = init_state(config.optimizer, arrays)
+        self.grad_filter = None
+        if config.grad_filter is not None:
+            self.grad_filter = GradFilter(config.grad_filter, config.filter_alpha,
+                                          config.filter_lambda, config.filter_window)
+            self.state.update(self.grad_filter.init_state(arrays))
         as_array = lambda name: xp.asarray(config.per_model(name), dtype=config.dtype)  # noqa
         self.hyper = Hyper(as_array("lr"), as_array("weight_decay"),
                            xp.full(config.n_models, linf, dtype=config.dtype) if linf else None)
@@ -170,8 +181,11 @@ class Loop:
         raise NotImplementedError
 
     def update(self, grads: dict[str, Any], step: int) -> None:
-        """Optimizer step ``step`` (1-based); held models keep their weights."""
+        """Optimizer step ``step`` (1-based), after the gradient filter if there is one;
+        held models keep their weights."""
         config = self.config
+        if self.grad_filter is not None:
+            self.grad_filter.apply(grads, self.state, step)
         update(config.optimizer, self.arrays, grads, self.state, self.hyper, step,
                config.momentum, config.betas, config.eps)
         for key, (models, values) in self.held.items():

@@ -33,9 +33,8 @@ from gk.tasks import (
     Split,
     Task,
     Triples,
-    check_op,
     model_splits,
-    modular,
+    resolve,
     train_mask,
     triples,
 )
@@ -94,6 +93,17 @@ class TrainConfig(RunConfig):
         AdamW's ε.
     weight_decay : float or sequence of float
         Decoupled for AdamW, an L2 penalty otherwise (:mod:`gk.optim`).
+    grad_filter : {None, "ema", "ma"}
+        Grokfast's filter of the loss gradient before each optimizer step
+        (:class:`gk.optim.GradFilter`): g ← g + λ·(exponential or windowed moving average of
+        past gradients). Works with every optimizer and weight decay.
+    filter_alpha : float
+        α in (0, 1) of the ``ema`` filter (Grokfast: 0.98).
+    filter_lambda : float
+        λ ≥ 0, the amplification of the averaged gradient (Grokfast: 2 for ``ema``, 5 for
+        ``ma``).
+    filter_window : int
+        w ≥ 1, the ``ma`` filter's window in steps (Grokfast: 100).
     linf : float
         Strength of the ℓ∞ penalty λ∞‖θ‖_∞ (seed 002).
     agop_penalty : float
@@ -151,6 +161,10 @@ class TrainConfig(RunConfig):
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     weight_decay: float | tuple[float, ...] = 0.0
+    grad_filter: str | None = None
+    filter_alpha: float = 0.98
+    filter_lambda: float = 2.0
+    filter_window: int = 100
     linf: float = 0.0
     agop_penalty: float = 0.0
     activation: str = "quadratic"
@@ -171,7 +185,7 @@ class TrainConfig(RunConfig):
 
     def __post_init__(self) -> None:
         self._normalise_lists()
-        check_op(self.op, self.p)
+        object.__setattr__(self, "p", resolve(self.op, self.p).p)   # a table sets p
         if self.task not in TASKS:
             raise ValueError(f"task={self.task!r} is not a task; allowed: {', '.join(TASKS)}")
         if self.task == "triples" and (self.op != "add" or self.loss != "mse"):
@@ -213,7 +227,7 @@ class Evaluator:
         xp = backend.namespace()
         self.operands = tuple(xp.asarray(x) for x in task.operands())
         self.labels = xp.asarray(task.labels())
-        self.tolerance, self.p = task.tolerance, task.p
+        self.tolerance, self.p, self.is_modular = task.tolerance, task.p, task.is_modular
         self.is_train = is_train = train_mask(task, splits)
         self.train_mask = backend.asarray(is_train, dtype)
         self.test_mask = backend.asarray(~is_train, dtype)
@@ -240,8 +254,9 @@ class Evaluator:
             "w1_norm": model_norm([params.W1]),
             "w2_norm": model_norm([params.W2]),
             "grad_norm": model_norm(grads),
-            "ipr": ipr(params.W1, self.p),
         }
+        if self.is_modular:                     # a table's labels have no Fourier modes
+            rows["ipr"] = ipr(params.W1, self.p)
         stacked = backend.to_numpy(xp.stack([v.astype(xp.float64) for v in rows.values()]))
         return dict(zip(rows, stacked, strict=True))  # one device-to-host copy per log step
 
@@ -275,7 +290,8 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
         Longest time between two flushes of ``out`` to disk.
     **options
         Any field of :class:`TrainConfig`: ``task, op, p, width, train_fraction, optimizer, lr,
-        steps, seed, momentum, betas, eps, weight_decay, linf, agop_penalty, activation,
+        steps, seed, momentum, betas, eps, weight_decay, grad_filter, filter_alpha,
+        filter_lambda, filter_window, linf, agop_penalty, activation,
         parametrisation, loss, init_scale, batch_size, dtype, log_every, snapshot_every,
         measures, measure_every, ntk_probe, key_frequencies``. Lists of ``seed``,
         ``train_fraction``, ``lr`` or ``weight_decay`` train one model per entry, together.
@@ -298,7 +314,7 @@ def train(config: TrainConfig | None = None, *, out: str | os.PathLike | None = 
                                 "sync_seconds": sync_seconds})
     if start.finished is not None:
         return start.finished
-    task = modular(config.op, config.p) if config.task == "pairs" else triples(config.p)
+    task = resolve(config.op, config.p) if config.task == "pairs" else triples(config.p)
     splits = model_splits(task, config.per_model("train_fraction"), config.per_model("seed"))
     check_fourier_task(config.measures, task)
     evaluator = Evaluator(task, splits, config.loss, config.dtype)

@@ -74,6 +74,8 @@ class RNNConfig(RunConfig):
     steps : int
         Optimizer steps; an epoch is ⌈sequences / batch_size⌉ steps.
     momentum, betas, eps : as in :class:`gk.mlp.train.TrainConfig`.
+    grad_filter, filter_alpha, filter_lambda, filter_window
+        Grokfast's gradient filter, as in :class:`gk.mlp.train.TrainConfig` (None: none).
     batch_size : int or None
         Sequences per step (None: full batch).
     dtype : {"float64", "float32"}
@@ -104,6 +106,10 @@ class RNNConfig(RunConfig):
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     weight_decay: float | tuple[float, ...] = 0.0
+    grad_filter: str | None = None
+    filter_alpha: float = 0.98
+    filter_lambda: float = 2.0
+    filter_window: int = 100
     batch_size: int | None = 128
     dtype: str = "float64"
     log_every: int = 16
@@ -349,8 +355,9 @@ def train(config: RNNConfig | None = None, *, out: str | os.PathLike | None = No
     **options
         Any field of :class:`RNNConfig`: ``max_len, test_lengths, test_count, hidden,
         activation, initial_state, gain, train_fraction, optimizer, lr, steps, seed,
-        momentum, betas, eps, weight_decay, batch_size, dtype, log_every, snapshot_every,
-        merge_fraction, probe_pairs``.
+        momentum, betas, eps, weight_decay, grad_filter, filter_alpha, filter_lambda,
+        filter_window, batch_size, dtype, log_every, snapshot_every, merge_fraction,
+        probe_pairs``.
 
     Returns
     -------

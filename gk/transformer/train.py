@@ -21,7 +21,7 @@ from gk.measures import (
     fourier_ablations,
 )
 from gk.optim import model_norm
-from gk.tasks import Split, Task, check_op, model_splits, modular, train_mask
+from gk.tasks import Split, Task, model_splits, resolve, train_mask
 from gk.transformer.model import (
     ATTENTIONS,
     Params,
@@ -76,6 +76,8 @@ class TransformerConfig(RunConfig):
     optimizer : {"adamw", "gd", "momentum", "normalised_gd"}
         :mod:`gk.optim`; lr is 1e-3 unless given, whatever the optimizer.
     steps, momentum, betas, eps : as in :class:`gk.mlp.train.TrainConfig`.
+    grad_filter, filter_alpha, filter_lambda, filter_window
+        Grokfast's gradient filter, as in :class:`gk.mlp.train.TrainConfig` (None: none).
     loss : {"cross_entropy", "mse"}
         Cross-entropy is computed on float64 logits (seed 003's code does the same).
     batch_size : int or None
@@ -104,6 +106,10 @@ class TransformerConfig(RunConfig):
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = 1e-8
     weight_decay: float | tuple[float, ...] = 1.0
+    grad_filter: str | None = None
+    filter_alpha: float = 0.98
+    filter_lambda: float = 2.0
+    filter_window: int = 100
     loss: str = "cross_entropy"
     batch_size: int | None = None
     dtype: str = "float64"
@@ -118,7 +124,7 @@ class TransformerConfig(RunConfig):
 
     def __post_init__(self) -> None:
         self._normalise_lists()
-        check_op(self.op, self.p)
+        object.__setattr__(self, "p", resolve(self.op, self.p).p)   # a table sets p
         check_sequence(self.sequence)
         check_architecture(self.d_model, self.n_heads, self.d_mlp, self.layers)
         check_choice("attention", self.attention, ATTENTIONS)
@@ -163,8 +169,9 @@ class Evaluator:
             rows[f"{part}_acc"] = (correct * mask).sum(axis=1) / self.counts[part]
         rows["weight_norm"] = model_norm(params.arrays)
         rows["grad_norm"] = model_norm(grads)
-        rows["ipr"] = ipr(params.arrays["W_E"][:, : self.task.p].transpose(0, 2, 1),
-                          self.task.p)
+        if self.task.is_modular:                # a table's labels have no Fourier modes
+            rows["ipr"] = ipr(params.arrays["W_E"][:, : self.task.p].transpose(0, 2, 1),
+                              self.task.p)
         stacked = backend.to_numpy(xp.stack([v.astype(xp.float64) for v in rows.values()]))
         row = dict(zip(rows, stacked, strict=True))
         if self.fourier:
@@ -223,8 +230,9 @@ def train(config: TransformerConfig | None = None, *, out: str | os.PathLike | N
     **options
         Any field of :class:`TransformerConfig`: ``op, p, sequence, d_model, n_heads, d_mlp,
         layers, mlp, tied, attention, train_fraction, optimizer, lr, steps, seed, momentum,
-        betas, eps, weight_decay, loss, batch_size, dtype, log_every, snapshot_every,
-        measures, measure_every, key_frequencies``.
+        betas, eps, weight_decay, grad_filter, filter_alpha, filter_lambda, filter_window,
+        loss, batch_size, dtype, log_every, snapshot_every, measures, measure_every,
+        key_frequencies``.
 
     Returns
     -------
@@ -244,7 +252,7 @@ def train(config: TransformerConfig | None = None, *, out: str | os.PathLike | N
                                 "sync_seconds": sync_seconds})
     if start.finished is not None:
         return start.finished
-    task = modular(config.op, config.p)
+    task = resolve(config.op, config.p)
     check_fourier_task(config.measures, task)
     splits = model_splits(task, config.per_model("train_fraction"), config.per_model("seed"))
     evaluator = Evaluator(config, task, splits)
