@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,9 +40,12 @@ def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
                          f"{', '.join(repr(a) for a in allowed)}")
 
 
-def op_name(op: str | Callable) -> str:
-    """The name a file records for an operation."""
-    return op if isinstance(op, str) else getattr(op, "__name__", "custom")
+def op_name(op: Any) -> str:
+    """The name a file records for an operation: a string itself, a task's ``op`` (a
+    :class:`gk.tasks.Task`), else a callable's ``__name__``."""
+    if isinstance(op, str):
+        return op
+    return getattr(op, "op", None) or getattr(op, "__name__", "custom")
 
 
 class RunConfig:

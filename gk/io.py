@@ -591,14 +591,18 @@ class Layout:
 
 
 def pair_layout(config: Any, task: Any, is_train: np.ndarray, dims: dict[str, int]) -> Layout:
-    """The layout of a run on the pairs (a, b) of a task over Z_p: dim ``pair`` with
-    coordinates ``a``, ``b``, ``c``, and each model's split ``is_train`` (model, pair)."""
+    """The layout of a run on the pairs (a, b) of a task: dim ``pair`` with coordinates
+    ``a``, ``b``, ``c`` (so a table task's table is in the file), and each model's split
+    ``is_train`` (model, pair). The attribute ``elements`` is ``"Z_p"`` for an operation
+    over Z_p, ``"table"`` for a table on p arbitrary labels (:func:`gk.tasks.table`)."""
     op, p = config.to_json()["op"], int(task.p)
+    title = f"{op} mod {p}" if task.is_modular else f"{op} on {p} elements"
     return Layout({**dims, "pair": task.size},
                   {name: (("pair",), values)
                    for name, values in (("a", task.a), ("b", task.b), ("c", task.c))},
                   {"is_train": (("model", "pair"), is_train)},
-                  {"title": f"gk trajectory: {op} mod {p}", "op": op, "p": p})
+                  {"title": f"gk trajectory: {title}", "op": op, "p": p,
+                   "elements": "Z_p" if task.is_modular else "table"})
 
 
 def layout_writer(out: str | os.PathLike, time_dim: str, config: Any, layout: Layout,

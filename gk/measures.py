@@ -336,9 +336,23 @@ FOURIER_MEASURES = ("restricted_loss", "excluded_loss")
 """Seed 003's Fourier ablations, as the trainers log them (:func:`fourier_ablations`)."""
 
 
+ZP_MEASURES = ("ipr", "circulant_deviation", "nfm_circulant_deviation",
+               "agop_circulant_deviation", *FOURIER_MEASURES)
+"""Measures built on the structure of Z_p (Fourier modes, cyclic shifts). On a table task
+(:func:`gk.tasks.table`), whose element labels are arbitrary, they do not apply: asking for
+one is an error, and the ones logged by default (IPR, RFM's circulant deviation) are left
+out of the file."""
+
+
 def check_fourier_task(measures: Sequence[str], task: Any) -> None:
-    """Raise if ``measures`` ask for a Fourier ablation on a task whose examples are not all
-    p² pairs (e.g. ÷, which leaves out b = 0, or seed 002's triples)."""
+    """Raise if ``measures`` ask for a measure of :data:`ZP_MEASURES` on a task whose
+    elements are not Z_p, or for a Fourier ablation on a task whose examples are not all p²
+    pairs (e.g. ÷, which leaves out b = 0, or seed 002's triples)."""
+    needs_zp = [name for name in measures if name in ZP_MEASURES]
+    if needs_zp and not task.is_modular:
+        raise ValueError(f"measures={needs_zp!r} do not apply to task {task.op!r}: they need "
+                         "the structure of Z_p (Fourier modes, cyclic shifts), and this task is "
+                         f"a table on {task.p} elements whose labels are arbitrary")
     if set(measures) & set(FOURIER_MEASURES) and (len(task.operands([0])) != 2
                                                   or task.size != task.p**2):
         raise ValueError(f"measures={list(measures)!r}: the Fourier ablations need pairs of "

@@ -63,7 +63,8 @@ def trajectory(ds: xr.Dataset, panels: Sequence[str] | None = None,
     time_dim = io.time_dim(ds)
     if panels is None:
         kind = "streaming_parity" if ds.attrs.get("op") == "streaming_parity" else time_dim
-        panels = DEFAULT_PANELS[kind]
+        panels = [name for name in DEFAULT_PANELS[kind]     # e.g. no IPR on a table task
+                  if any(variable in ds for variable, _ in PANELS[name][1])]
     panels = [panels] if isinstance(panels, str) else list(panels)
     unknown = [name for name in panels if name not in PANELS]
     if unknown or not panels:

@@ -63,7 +63,7 @@ from gk.tasks import (
     check_train_fraction,
     discrete_log,
     model_splits,
-    modular,
+    resolve,
     train_mask,
 )
 
@@ -304,7 +304,7 @@ class RFMConfig(RunConfig):
 
     def __post_init__(self) -> None:
         self._normalise_lists()
-        check_op(self.op, self.p)
+        object.__setattr__(self, "p", resolve(self.op, self.p).p)   # a table sets p
         check_kernel(self.kernel)
         resolve_bandwidth(self.kernel, self.bandwidth)
         check_int("iterations", self.iterations, 1)
@@ -387,8 +387,9 @@ def _iteration(config: RFMConfig, machine: _Machine, bandwidth: float | None,
         losses, _ = per_sample_loss(predictions[part], c, "mse")
         row[f"{part}_loss"] = float(losses.mean())
         row[f"{part}_acc"] = float((predictions[part].argmax(axis=1) == c).mean())
-    block = feature_block(machine.M, p, config.op if isinstance(config.op, str) else None)
-    row["circulant_deviation"] = float(circulant_deviation(block))
+    if machine.split.task.is_modular:         # a table's labels have no cyclic order
+        block = feature_block(machine.M, p, config.op if isinstance(config.op, str) else None)
+        row["circulant_deviation"] = float(circulant_deviation(block))
     if "ipr" in config.measures:
         row["ipr"] = float(ipr(machine.M, p))
     if set(config.measures) & set(FOURIER_MEASURES):
@@ -463,7 +464,7 @@ def run(config: RFMConfig | None = None, *, out: str | os.PathLike | None = None
     >>> ds.test_acc.isel(model=0).values                      # doctest: +SKIP
     """
     config = configure(RFMConfig, config, options)
-    task = modular(config.op, config.p)
+    task = resolve(config.op, config.p)
     splits = model_splits(task, config.per_model("train_fraction"), config.per_model("seed"))
     check_fourier_task(config.measures, task)
     config = _resolve_solver(config, splits)

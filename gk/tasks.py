@@ -1,13 +1,18 @@
-"""Binary operations over Z_p as learning tasks: tables, one-hot encodings, splits.
+"""Binary operations as learning tasks: tables, one-hot encodings, splits.
 
-A task is the full p×p table of ``c = op(a, b) mod p``. Pairs outside the operation's
-domain (division by 0) are marked ``-1`` in the table and never enter a split. The inputs
-of the networks are one-hot pairs ``x = e_a ⊕ e_b`` in R^{2p} (seed 001, Sec. 2), the targets
-one-hot ``e_c`` in R^p; models index with ``a`` and ``p + b`` instead of multiplying by ``x``.
+A task is the full p×p table of ``c = op(a, b)``: an operation over Z_p
+(:func:`modular`), or any operation on a finite set {0, …, n−1} given by its table
+(:func:`table`), such as a group's (:func:`symmetric_group`, :func:`dihedral_group`). Pairs
+outside the operation's domain (division by 0) are marked ``-1`` in the table and never
+enter a split. The inputs of the networks are one-hot pairs ``x = e_a ⊕ e_b`` in R^{2p}
+(seed 001, Sec. 2), the targets one-hot ``e_c`` in R^p; models index with ``a`` and
+``p + b`` instead of multiplying by ``x``.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -35,6 +40,13 @@ def _polynomial(p: int, poly: Callable[[np.ndarray, np.ndarray], np.ndarray]) ->
     return poly(a, b) % p
 
 
+def _division_or_subtraction_table(p: int) -> np.ndarray:
+    # Power et al.'s "x/y if y is odd, else x − y"; an odd y is never 0.
+    inverse = np.array([0] + [pow(b, -1, p) for b in range(1, p)], dtype=np.int64)
+    a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    return np.where(b % 2 == 1, a * inverse[b], a - b) % p
+
+
 OPERATIONS: dict[str, Callable[[int], np.ndarray]] = {
     "add": lambda p: _polynomial(p, lambda a, b: a + b),
     "sub": lambda p: _polynomial(p, lambda a, b: a - b),
@@ -44,10 +56,15 @@ OPERATIONS: dict[str, Callable[[int], np.ndarray]] = {
     "(x+y)2": lambda p: _polynomial(p, lambda a, b: (a + b) * (a + b)),
     "x2+xy+y2": lambda p: _polynomial(p, lambda a, b: a * a + a * b + b * b),
     "x3+xy2+y": lambda p: _polynomial(p, lambda a, b: a * a * a + a * b * b + b),
+    "x2+xy+y2+x": lambda p: _polynomial(p, lambda a, b: a * a + a * b + b * b + a),
+    "x3+xy": lambda p: _polynomial(p, lambda a, b: a * a * a + a * b),
+    "x/y_or_x-y": _division_or_subtraction_table,
 }
-"""The named operations; each maps p to its p×p table (``-1`` outside the domain)."""
+"""The named operations; each maps p to its p×p table (``-1`` outside the domain). The last
+three complete Power et al.'s operations on Z_97 (arXiv 2201.02177, Appendix A.1);
+``x/y_or_x-y`` is x/y if y is odd and x − y otherwise."""
 
-NEEDS_PRIME = ("div",)
+NEEDS_PRIME = ("div", "x/y_or_x-y")
 
 
 def is_prime(n: int) -> bool:
@@ -104,21 +121,26 @@ class Split:
 
 @dataclass(frozen=True, eq=False)
 class Task:
-    """The full table of a binary operation over Z_p.
+    """The full table of a binary operation on {0, …, p−1}.
 
     Attributes
     ----------
     op : str
         The operation's name (``"custom"`` for a callable without a name).
     p : int
-        The modulus.
+        The number of elements: the modulus of an operation over Z_p.
     table : numpy.ndarray
-        ``table[a, b] = op(a, b) mod p`` as int64, ``-1`` where (a, b) is outside the domain.
+        ``table[a, b] = op(a, b)`` as int64, ``-1`` where (a, b) is outside the domain.
+    is_modular : bool
+        Whether the elements are the integers mod p, so that measures built on Z_p's
+        structure (Fourier spectra, IPR, circulant deviation) mean something. False for a
+        table (:func:`table`), whose element labels are arbitrary.
     """
 
     op: str
     p: int
     table: np.ndarray = field(repr=False)
+    is_modular: bool = True
 
     @cached_property
     def pairs(self) -> np.ndarray:
@@ -192,6 +214,7 @@ class Triples:
 
     p: int
     op = "add"
+    is_modular = True
 
     @cached_property
     def triples(self) -> np.ndarray:
@@ -331,7 +354,8 @@ def check_op(op: str | Callable, p: int) -> None:
         return
     if op not in OPERATIONS:
         raise ValueError(f"op={op!r} is not an operation; allowed: {', '.join(OPERATIONS)}, "
-                         "or a callable f(a, b)")
+                         "a group table such as 'S5:xy' or 'D12:xyx^-1', or a callable "
+                         "f(a, b)")
     if op in NEEDS_PRIME and not is_prime(p):
         raise ValueError(f"op={op!r} needs a prime p (every nonzero divisor a unit), got p={p}")
 
@@ -342,11 +366,14 @@ def modular(op: str | Callable[[np.ndarray, np.ndarray], np.ndarray], p: int) ->
     Parameters
     ----------
     op : str or callable
-        One of ``"add" "sub" "mul" "div" "x2+y2" "(x+y)2" "x2+xy+y2" "x3+xy2+y"``, or a
-        vectorised ``f(a, b)`` that maps two (p, p) integer grids to integers in [0, p).
-        ``div`` is ``a · b⁻¹`` and excludes ``b = 0`` (p(p−1) pairs); it needs a prime p.
+        One of ``"add" "sub" "mul" "div" "x2+y2" "(x+y)2" "x2+xy+y2" "x3+xy2+y"
+        "x2+xy+y2+x" "x3+xy" "x/y_or_x-y"`` (:data:`OPERATIONS`), or a vectorised
+        ``f(a, b)`` that maps two (p, p) integer grids to integers in [0, p). ``div`` is
+        ``a · b⁻¹`` and excludes ``b = 0`` (p(p−1) pairs); ``x/y_or_x-y`` is ``a · b⁻¹`` for
+        odd b and ``a − b`` for even b. Both need a prime p.
     p : int
-        The modulus, ≥ 2 (prime only for ``div``: the papers note p need not be prime).
+        The modulus, ≥ 2 (prime only for ``div`` and ``x/y_or_x-y``: the papers note p need
+        not be prime).
 
     Returns
     -------
@@ -412,6 +439,173 @@ def discrete_log(p: int) -> tuple[int, np.ndarray, np.ndarray]:
     log = np.full(p, -1, dtype=np.int64)
     log[antilog] = np.arange(p - 1)
     return g, log, antilog
+
+
+# --- Operations given by their tables: groups and any finite operation -------------------------
+
+
+def table(T: np.ndarray, name: str = "custom", mask: np.ndarray | None = None) -> Task:
+    """Any binary operation on a finite set {0, …, n−1}, given by its table, as a task.
+
+    Parameters
+    ----------
+    T : array of int, shape (n, n)
+        ``T[x, y]`` = x∘y, an element in [0, n) wherever ``mask`` is True.
+    name : str
+        What files and figures call the operation.
+    mask : array of bool, shape (n, n), optional
+        True where (x, y) is in the operation's domain (default: everywhere); pairs outside
+        it never enter a split, as ÷'s y = 0 does not.
+
+    Returns
+    -------
+    Task
+        With ``p = n`` and ``is_modular`` False: the element labels are arbitrary, so the
+        measures that need Z_p (Fourier, IPR, circulant deviation) do not apply.
+
+    Examples
+    --------
+    >>> xor = table([[0, 1], [1, 0]], name="xor")
+    >>> xor.size, xor.p
+    (4, 2)
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name={name!r} is not allowed; name must be a non-empty string")
+    T = np.asarray(T)
+    if T.ndim != 2 or T.shape[0] != T.shape[1] or T.shape[0] < 2:
+        raise ValueError(f"T has shape {T.shape}; a table of an operation on n elements must "
+                         "be square, (n, n) with n ≥ 2")
+    if T.dtype.kind not in "iu":
+        raise ValueError(f"T holds {T.dtype} values; a table holds integers (elements "
+                         f"0..{len(T) - 1})")
+    n = len(T)
+    domain = np.ones(T.shape, dtype=bool) if mask is None else np.asarray(mask)
+    if domain.shape != T.shape or domain.dtype != bool:
+        raise ValueError(f"mask has shape {domain.shape} and dtype {domain.dtype}; it must be "
+                         f"a boolean array of T's shape {T.shape}")
+    if domain.sum() < 2:
+        raise ValueError(f"mask keeps {int(domain.sum())} of the {n * n} pairs; a task needs "
+                         "at least two, one to train on and one to test")
+    outside = domain & ((T < 0) | (T >= n))
+    if outside.any():
+        x, y = np.argwhere(outside)[0]
+        raise ValueError(f"T[{x}, {y}] = {T[x, y]} is outside the table's range; every entry "
+                         f"in the domain must be an element in [0, {n})")
+    values = np.where(domain, T, OUTSIDE_DOMAIN).astype(np.int64)
+    return Task(name, n, values, is_modular=False)
+
+
+@dataclass(frozen=True, eq=False)
+class Group:
+    """A finite group as its multiplication table on the elements 0..n−1, 0 the identity.
+
+    Attributes
+    ----------
+    name : str
+        ``"S5"``, ``"D12"``, ...
+    table : numpy.ndarray, shape (n, n)
+        ``table[x, y]`` = x·y.
+    elements : numpy.ndarray
+        What each index stands for: the permutation (i ↦ σ(i)) of S_n, or (k, f) for the
+        element r^k s^f of D_n.
+    """
+
+    name: str
+    table: np.ndarray = field(repr=False)
+    elements: np.ndarray = field(repr=False)
+
+    @property
+    def order(self) -> int:
+        """n, the number of elements."""
+        return len(self.table)
+
+    @cached_property
+    def inverse(self) -> np.ndarray:
+        """``inverse[x]`` = x⁻¹, the y with x·y = e."""
+        return np.argmax(self.table == 0, axis=1)
+
+    def task(self, op: str = "xy") -> Task:
+        """The task of one of Power et al.'s group operations (arXiv 2201.02177, A.1):
+        ``"xy"`` (x·y), ``"xyx^-1"`` (x·y·x⁻¹) or ``"xyx"`` (x·y·x); its name is
+        ``"{group}:{op}"``, e.g. ``"S5:xyx^-1"``."""
+        operation = GROUP_OPERATIONS.get(op) if isinstance(op, str) else None
+        if operation is None:
+            raise ValueError(f"op={op!r} is not a group operation; allowed: "
+                             f"{', '.join(map(repr, GROUP_OPERATIONS))}")
+        x, y = np.meshgrid(np.arange(self.order), np.arange(self.order), indexing="ij")
+        values = operation(self.table, self.inverse, x, y)
+        return table(values, name=f"{self.name}:{op}")
+
+
+GROUP_OPERATIONS: dict[str, Callable[..., np.ndarray]] = {
+    "xy": lambda G, inverse, x, y: G[x, y],
+    "xyx^-1": lambda G, inverse, x, y: G[G[x, y], inverse[x]],
+    "xyx": lambda G, inverse, x, y: G[G[x, y], x],
+}
+"""Power et al.'s operations on a group, as functions of its table G, inverses and grids."""
+
+
+def symmetric_group(n: int) -> Group:
+    """S_n, the permutations of n symbols (2 ≤ n ≤ 5; S5 has 120 elements).
+
+    Element i is the i-th permutation in lexicographic order (0 the identity); the product
+    is composition, (x·y)(i) = x(y(i)): apply y first.
+    """
+    check_int("n", n, 2)
+    if n > 5:
+        raise ValueError(f"n={n} is too large; symmetric groups go up to n = 5 (S6's table "
+                         "has 518 400 pairs)")
+    permutations = np.array(list(itertools.permutations(range(n))), dtype=np.int64)
+    composed = permutations[:, permutations]           # [x, y, i] = x(y(i))
+    rank = np.zeros(n**n, dtype=np.int64)
+    digits = n ** np.arange(n - 1, -1, -1)
+    rank[permutations @ digits] = np.arange(len(permutations))
+    return Group(f"S{n}", rank[composed @ digits], permutations)
+
+
+def dihedral_group(n: int) -> Group:
+    """D_n, the 2n symmetries of a regular n-gon (n ≥ 2), with r a rotation by 2π/n and s a
+    reflection, s·r = r⁻¹·s.
+
+    Element f·n + k is r^k s^f (k < n, f ∈ {0, 1}); the product is
+    r^{k1} s^{f1} · r^{k2} s^{f2} = r^{k1 + (−1)^{f1} k2} s^{f1 + f2}.
+    """
+    check_int("n", n, 2)
+    k, f = np.arange(2 * n) % n, np.arange(2 * n) // n
+    rotation = (k[:, None] + np.where(f[:, None] == 1, -1, 1) * k[None, :]) % n
+    flip = f[:, None] ^ f[None, :]
+    return Group(f"D{n}", flip * n + rotation, np.stack([k, f], axis=1))
+
+
+TABLE_NAME = re.compile(r"(?P<group>[SD])(?P<n>[0-9]+):(?P<op>.+)")
+"""Names of ready-made table tasks: a group, S_n or D_n, and one of its operations."""
+
+
+def named_table(name: str) -> Task:
+    """The ready-made table task ``name``: ``"S{n}:{op}"`` or ``"D{n}:{op}"`` with op one of
+    :data:`GROUP_OPERATIONS` (e.g. ``"S5:xy"``, ``"S5:xyx^-1"``, ``"D12:xyx"``)."""
+    match = TABLE_NAME.fullmatch(name)
+    if match is None:
+        raise ValueError(f"op={name!r} is not a table task; table tasks are named "
+                         "'S{n}:{op}' or 'D{n}:{op}' with op one of "
+                         f"{', '.join(GROUP_OPERATIONS)}, e.g. 'S5:xy'")
+    build = symmetric_group if match["group"] == "S" else dihedral_group
+    return build(int(match["n"])).task(match["op"])
+
+
+def is_table_name(op: object) -> bool:
+    """Whether ``op`` is the name of a ready-made table task (``"S5:xy"``)."""
+    return isinstance(op, str) and TABLE_NAME.fullmatch(op) is not None
+
+
+def resolve(op: str | Callable | Task, p: int) -> Task:
+    """The task ``op`` stands for: a :class:`Task` itself, a ready-made table by name
+    (:func:`named_table`, whose size replaces ``p``), else ``modular(op, p)``."""
+    if isinstance(op, Task):
+        return op
+    if is_table_name(op):
+        return named_table(op)
+    return modular(op, p)
 
 
 # --- Streaming parity (seed 003, van Rossem & Saxe) ---------------------------------------------

@@ -183,3 +183,28 @@ def test_streaming_parity_quick_merges_into_the_parity_automaton(tmp_path):
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()
             if line.startswith(("0.3 ", "1.0 "))}
     assert rows["1.0"][0] == "1.0"            # all data, small initial weights: merged
+
+
+def test_grokfast_quick_filters_fit_the_training_set_sooner(tmp_path):
+    run_example("grokfast.py", "--seeds", "0", "1", "--out-dir", str(tmp_path))
+    assert (tmp_path / "grokfast_quick.png").stat().st_size > 0
+    rows = np.genfromtxt(tmp_path / "grokfast_quick.csv", delimiter=",", names=True,
+                         dtype=None, encoding="utf-8")
+    fit = {name: np.median(rows["memorisation_step"][rows["filter"] == name])
+           for name in ("none", "ema", "ma")}
+    assert fit["ema"] < 0.8 * fit["none"] and fit["ma"] < 0.8 * fit["none"], fit
+    ds = io.open_run(tmp_path / "grokfast_quick_mul_ema.nc")
+    assert '"grad_filter": "ema"' in ds.attrs["config"]
+
+
+def test_groups_quick_runs_both_models_on_group_tables(tmp_path):
+    output = run_example("groups.py", "--out-dir", str(tmp_path))
+    assert (tmp_path / "groups_quick.png").stat().st_size > 0
+    rows = np.genfromtxt(tmp_path / "groups_quick.csv", delimiter=",", names=True,
+                         dtype=None, encoding="utf-8")
+    assert set(rows["op"]) == {"S3:xyx", "D7:xy"} and set(rows["model"]) == {"network", "rfm"}
+    network = rows[(rows["op"] == "D7:xy") & (rows["model"] == "network")]
+    assert network["test_acc"][network["train_fraction"] == 0.9][0] > 0.3   # chance: 1/14
+    ds = io.open_run(tmp_path / "groups_quick_D7_xy_network.nc")
+    assert ds.attrs["elements"] == "table" and "ipr" not in ds
+    assert "test accuracy" in output
