@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import differing_variables
 
-from gk import checkpoint, io, mlp, rfm
+from gk import checkpoint, io, mlp, rfm, tasks
 
 NETWORK = dict(p=23, width=64, steps=300, log_every=10, snapshot_every=100,
                optimizer="adamw", lr=3e-3, weight_decay=1.0, batch_size=64, seed=[0, 1],
@@ -219,7 +219,7 @@ def test_rfm_records_the_jitter_and_stops_a_model_no_jitter_can_save(monkeypatch
         return alpha, 1e-10
 
     failing.sizes = [len(s.train) for s in module.model_splits(
-        module.modular("add", 13), [0.5, 0.6], [0, 1])]
+        tasks.modular("add", 13), [0.5, 0.6], [0, 1])]
     monkeypatch.setattr(module, "solve_ridge", failing)
     with pytest.warns(RuntimeWarning) as warned:
         ds = rfm.run(p=13, iterations=3, seed=[0, 1], train_fraction=[0.5, 0.6],
